@@ -1,0 +1,23 @@
+"""metalib: the code behind the course *Everything is a Mapping*.
+
+Small modules with names that say what they hold:
+
+- :mod:`metalib.device`: :func:`get_device` (CUDA when present, ``METALIB_DEVICE`` overrides) and
+  :func:`seed_everything`.
+- :mod:`metalib.budget`: the ``default`` and ``full`` budgets (``METALIB_BUDGET``).
+- :mod:`metalib.data`: data sets by name (:func:`metalib.data.load`) and sinusoid tasks.
+- :mod:`metalib.tasks`: :class:`EpisodeSampler`, N-way K-shot tasks in batches, built on the device.
+- :mod:`metalib.evaluation`: :func:`evaluate`, mean accuracy with a 95% interval over test episodes.
+- :mod:`metalib.training`: :func:`train`, the shared loop with a progress bar and NaN checks.
+- :mod:`metalib.plotting`: figure helpers the chapters share.
+"""
+from . import budget, data
+from .device import get_device, seed_everything
+from .evaluation import Estimate, evaluate, mean_ci95
+from .tasks import Episode, EpisodeSampler
+from .training import NonFiniteLossError, train
+
+__version__ = "0.1.0"
+
+__all__ = ["budget", "data", "get_device", "seed_everything", "Estimate", "evaluate", "mean_ci95",
+           "Episode", "EpisodeSampler", "NonFiniteLossError", "train"]
