@@ -72,3 +72,10 @@ def test_examples_flattens_only_real_examples():
     x, y = data.examples()
     assert x.shape == (4, 1, 2, 2) and y.tolist() == [0, 0, 0, 1] and float(x.min()) == 1.0
     assert len(data) == 4 and "2 classes" in repr(data)
+
+
+def test_unknown_data_set_name_lists_the_known_ones():
+    import metalib.data
+
+    with pytest.raises(ValueError, match=r"unknown data set 'omniglott'.*glyphs, omniglot, omniglot-minimal, digits, font-digits"):
+        metalib.data.load("omniglott")
