@@ -1,11 +1,9 @@
 """Archives: finding, checking, downloading on request only, and extracting without trusting the zip."""
-import contextlib
-import functools
+import errno
 import hashlib
-import http.server
+import io
 import os
 import stat
-import threading
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -16,6 +14,7 @@ from metalib.data import archives
 from metalib.data.archives import (Archive, ArchiveMissingError, ChecksumError, CorruptArchiveError,
                                    DownloadError, UnsafeArchiveError, extract, fetch, read_members,
                                    sha256_of)
+from servers import serve
 
 FILES = {"toy/a.txt": b"alpha\n", "toy/sub/b.bin": bytes(range(256)) * 40, "toy/empty/": b""}
 
@@ -40,7 +39,7 @@ def record_for(path: Path, url: str = "https://example.invalid/toy.zip", dataset
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """An empty cache and no METALIB_DATA; any attempt to reach the network fails the test."""
+    """An empty cache and no METALIB_DATA. Tests that must not reach the network also call forbid_network."""
     monkeypatch.setenv("METALIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("METALIB_DATA", raising=False)
     return tmp_path
@@ -50,36 +49,6 @@ def forbid_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the network was used without download=True")
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder: Path, monkeypatch=None):
-    """Serve ``folder`` over HTTP on 127.0.0.1 in a thread; yields the base URL and a list of requested paths."""
-    if monkeypatch is not None:
-        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    requested = []
-
-    class Handler(_QuietHandler):
-        def do_GET(self):
-            requested.append(self.path)
-            super().do_GET()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def files_under(folder: Path) -> list[str]:
@@ -189,6 +158,34 @@ def test_a_failed_download_is_a_clear_error_and_leaves_no_file(env, monkeypatch)
     assert files_under(env / "cache" / "toyset") == []
 
 
+class _FullDisk(io.BytesIO):
+    """A file whose every write fails as on a full disk."""
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_local_write_error_is_not_blamed_on_the_network(env, monkeypatch):
+    served = env / "served"
+    served.mkdir()
+    source = make_zip(served / "toy.zip", FILES)
+
+    def full_disk(handle, mode):
+        os.close(handle)
+        return _FullDisk()
+    monkeypatch.setattr(archives.os, "fdopen", full_disk)
+    with serve(served, monkeypatch) as (base, requested):
+        record = record_for(source, url=f"{base}/toy.zip")
+        with pytest.raises(OSError) as caught:
+            fetch(record, download=True)
+        assert requested == ["/toy.zip"]
+    message = str(caught.value)
+    assert not isinstance(caught.value, DownloadError) and caught.value.errno == errno.ENOSPC
+    assert str(env / "cache" / "toyset") in message and "could not write the download of toy.zip" in message
+    assert "network" not in message
+    assert files_under(env / "cache" / "toyset") == []
+
+
 # ---------------------------------------------------------------------------------------------------
 # Extracting safely
 # ---------------------------------------------------------------------------------------------------
@@ -225,16 +222,18 @@ def _symlink(name: str) -> zipfile.ZipInfo:
     {"../evil.txt": b"x"},
     {"ok/../../evil.txt": b"x"},
     {"..\\evil.txt": b"x"},
-    {"/etc/evil.txt": b"x"},
+    {"{tmp_path}/evil.txt": b"x"},                            # absolute, aimed where the test can look
     {"C:/evil.txt": b"x"},
     {"link": _symlink("link")},
     {"toy/link": _symlink("toy/link"), "toy/link/evil.txt": b"x"},
     {"toy/a.txt": b"one", "toy//a.txt": b"two"},
 ], ids=["dotdot", "nested-dotdot", "backslash", "absolute", "drive", "symlink", "through-symlink", "duplicate"])
 def test_unsafe_members_are_refused_and_nothing_is_written(tmp_path, evil):
+    evil = {name.replace("{tmp_path}", tmp_path.as_posix()): data for name, data in evil.items()}
     work = tmp_path / "work"
     work.mkdir()
     source = make_zip(tmp_path / "evil.zip", {"toy/fine.txt": b"fine", **evil})
+    before = files_under(tmp_path)
     with zipfile.ZipFile(source) as zf:
         assert set(evil) <= set(zf.namelist())                # the zip really holds the hostile names
     with pytest.raises(UnsafeArchiveError) as caught:
@@ -243,8 +242,23 @@ def test_unsafe_members_are_refused_and_nothing_is_written(tmp_path, evil):
     with pytest.raises(UnsafeArchiveError):
         list(read_members(source))
     assert files_under(work) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zip", "work"]
-    assert not Path("/etc/evil.txt").exists()
+    assert files_under(tmp_path) == before == ["evil.zip", "work"]      # nothing written beside the target
+
+
+@pytest.mark.parametrize("entries", [
+    {"toy/a": b"file", "toy/a/": b""},
+    {"toy/a/": b"", "toy/a": b"file"},
+    {"toy/a": b"file", "toy/a/b.txt": b"inside"},
+    {"toy/a/b.txt": b"inside", "toy/a": b"file"},
+], ids=["file-then-folder", "folder-then-file", "file-then-member-inside", "member-inside-then-file"])
+def test_a_name_that_is_both_a_file_and_a_folder_is_refused_before_writing(tmp_path, entries):
+    source = make_zip(tmp_path / "clash.zip", {"toy/fine.txt": b"fine", **entries})
+    with pytest.raises(UnsafeArchiveError, match="member 'toy/a' is both a file and a folder") as caught:
+        extract(source, tmp_path / "out")
+    assert str(source) in str(caught.value) and "nothing was extracted" in str(caught.value)
+    with pytest.raises(UnsafeArchiveError, match="member 'toy/a' is both a file and a folder"):
+        list(read_members(source))
+    assert files_under(tmp_path) == ["clash.zip"]
 
 
 def test_a_zip_bomb_is_refused_before_writing(tmp_path):

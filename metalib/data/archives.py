@@ -132,7 +132,8 @@ def candidate_paths(archive: Archive, folder: str | os.PathLike | None = None) -
 
 
 def _cache_root() -> Path:
-    # cache_dir() creates the folder; only the path is wanted here.
+    # The same default as metalib.data.paths.cache_dir (keep the two in step), which creates the folder;
+    # only the path is wanted here.
     return Path(os.environ.get("METALIB_CACHE") or Path.home() / ".cache" / "metalib").expanduser()
 
 
@@ -179,31 +180,27 @@ def fetch(archive: Archive, folder: str | os.PathLike | None = None, download: b
 
 
 def _download(archive: Archive, folder: Path) -> Path:
-    """Download ``archive.url`` to ``folder / archive.name`` via a checked temporary file."""
+    """Download ``archive.url`` to ``folder / archive.name`` via a checked temporary file.
+
+    Only a failure to get the bytes from the server is a :class:`DownloadError`; a failure to write them
+    (a full disk, say) is an :class:`OSError` that names the file.
+    """
     target = folder / archive.name
     handle, temp_name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".part", dir=folder)
     temp = Path(temp_name)
     try:
         digest, received = hashlib.sha256(), 0
         with os.fdopen(handle, "wb") as out:
-            try:
-                request = urllib.request.Request(archive.url, headers={"User-Agent": "metalib"})
-                with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                    while chunk := response.read(CHUNK):
-                        received += len(chunk)
-                        if received > archive.size:
-                            raise ChecksumError(
-                                f"download of {archive.url} sent more than the {archive.size} bytes of the "
-                                f"published {archive.name}; the server holds a different file. Nothing was "
-                                f"kept. Fix: download the official file yourself, check its SHA-256 is "
-                                f"{archive.sha256}, and set METALIB_DATA to the folder holding it.")
-                        digest.update(chunk)
-                        out.write(chunk)
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-                raise DownloadError(
-                    f"could not download {archive.name} from {archive.url}: {error}. Nothing was kept. Fix: "
-                    f"check the network and try again, or download the file on another machine, put it in "
-                    f"a folder and set METALIB_DATA to that folder.") from error
+            for chunk in _chunks(archive):
+                received += len(chunk)
+                if received > archive.size:
+                    raise ChecksumError(
+                        f"download of {archive.url} sent more than the {archive.size} bytes of the "
+                        f"published {archive.name}; the server holds a different file. Nothing was "
+                        f"kept. Fix: download the official file yourself, check its SHA-256 is "
+                        f"{archive.sha256}, and set METALIB_DATA to the folder holding it.")
+                digest.update(chunk)
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         actual = digest.hexdigest()
@@ -216,8 +213,28 @@ def _download(archive: Archive, folder: Path) -> Path:
         os.chmod(temp, 0o644)
         os.replace(temp, target)
         return target
+    except DownloadError:
+        raise
+    except OSError as error:    # a local failure (a full disk, say), not the network's
+        raise OSError(error.errno, f"could not write the download of {archive.name} to {temp} "
+                                   f"({error.strerror or error}); nothing was kept. Fix: free some disk space, "
+                                   f"or set METALIB_CACHE to a folder with room for {archive.size} bytes.") from error
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _chunks(archive: Archive) -> Iterator[bytes]:
+    """The bytes at ``archive.url``, CHUNK at a time; any failure to get them is a :class:`DownloadError`."""
+    try:
+        request = urllib.request.Request(archive.url, headers={"User-Agent": "metalib"})
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            while chunk := response.read(CHUNK):
+                yield chunk
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        raise DownloadError(
+            f"could not download {archive.name} from {archive.url}: {error}. Nothing was kept. Fix: "
+            f"check the network and try again, or download the file on another machine, put it in "
+            f"a folder and set METALIB_DATA to that folder.") from error
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -264,8 +281,9 @@ def _safe_parts(name: str, path: Path | str) -> tuple[str, ...]:
 
 
 def _check_members(zf: zipfile.ZipFile, path: Path, max_bytes: int) -> list[tuple[zipfile.ZipInfo, str]]:
-    """Every member with its safe relative path (``/``-separated); refuses links, devices, duplicates, zip bombs."""
-    checked, seen, total = [], set(), 0
+    """Every member with its safe relative path (``/``-separated); refuses links, devices, duplicates, a name
+    that is both a file and a folder, and zip bombs."""
+    checked, files, folders, total = [], {}, set(), 0
     for info in zf.infolist():
         relative = "/".join(_safe_parts(info.filename, path))
         mode = info.external_attr >> 16
@@ -275,15 +293,25 @@ def _check_members(zf: zipfile.ZipFile, path: Path, max_bytes: int) -> list[tupl
             raise UnsafeArchiveError(
                 f"{path}: member {info.filename!r} is {what}, which could point outside the target folder; "
                 f"nothing was extracted. Fix: use the official archive.")
-        if not info.is_dir() and relative in seen:
+        if info.is_dir():
+            folders.add(relative)
+        elif relative in files:
             raise UnsafeArchiveError(f"{path}: member {info.filename!r} appears twice; nothing was extracted. "
                                      f"Fix: use the official archive.")
-        seen.add(relative)
+        else:
+            files[relative] = info.filename
+        parts = relative.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
         total += info.file_size
         if total > max_bytes:
             raise UnsafeArchiveError(f"{path}: its members unpack to more than max_bytes={max_bytes} bytes; "
                                      f"nothing was extracted. Fix: pass a larger max_bytes if you trust it.")
         checked.append((info, relative))
+    clashes = sorted(folders & files.keys())
+    if clashes:
+        raise UnsafeArchiveError(f"{path}: member {files[clashes[0]]!r} is both a file and a folder (another member "
+                                 f"is, or lies inside, a folder of that name); nothing was extracted. Fix: use "
+                                 f"the official archive.")
     return checked
 
 
@@ -338,11 +366,11 @@ def extract(zip_path: str | os.PathLike, target: str | os.PathLike, overwrite: b
                 if destination != root and root not in destination.parents:
                     raise UnsafeArchiveError(f"{zip_path}: member {info.filename!r} resolves outside the target "
                                              f"folder; nothing was extracted. Fix: use the official archive.")
-                if info.is_dir():
-                    destination.mkdir(parents=True, exist_ok=True)
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
                 try:
+                    if info.is_dir():
+                        destination.mkdir(parents=True, exist_ok=True)
+                        continue
+                    destination.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(info) as source, open(destination, "xb") as out:
                         shutil.copyfileobj(source, out, CHUNK)
                 except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as error:

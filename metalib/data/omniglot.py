@@ -52,7 +52,8 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import uuid
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -60,9 +61,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .archives import Archive, CorruptArchiveError, fetch, read_members
+from .archives import Archive, CorruptArchiveError, _cache_root, fetch, read_members
 from .base import FewShotDataset
-from .paths import cache_dir
 
 BASE_URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
 
@@ -164,10 +164,11 @@ def decode_archive(path: str | os.PathLike, size: int = 28) -> dict:
 # ---------------------------------------------------------------------------------------------------
 def _cache_path(archive: Archive, size: int) -> Path:
     stem = archive.name.removesuffix(".zip")
-    return cache_dir("omniglot") / f"{stem}-{archive.sha256[:16]}-{size}px-{CACHE_VERSION}.pt"
+    return _cache_root() / "omniglot" / f"{stem}-{archive.sha256[:16]}-{size}px-{CACHE_VERSION}.pt"
 
 
 def _read_cache(path: Path, size: int) -> dict | None:
+    """The decoded archive cached at ``path``; None if there is none, or (with a warning) if it is damaged."""
     if not path.is_file():
         return None
     try:
@@ -178,24 +179,37 @@ def _read_cache(path: Path, size: int) -> dict | None:
         images = part["images"]
         ok = (images.dtype == torch.uint8 and images.dim() == 4 and tuple(images.shape[2:]) == (size, size)
               and len(part["class_names"]) == len(part["groups"]) == images.shape[0] == part["counts"].shape[0])
-        return part if ok else None
-    except Exception:   # a damaged cache file is rebuilt, never trusted
+        if not ok:
+            raise ValueError("its contents are not what this version of metalib writes")
+        return part
+    except Exception as error:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
+        warnings.warn(f"the Omniglot cache file {path} cannot be used ({type(error).__name__}: {error}); "
+                      f"decoding the archive again and replacing it", RuntimeWarning, stacklevel=3)
         return None
 
 
 def _write_cache(path: Path, part: dict) -> None:
-    """Save ``part`` to ``path`` atomically (a temporary file renamed into place)."""
+    """Save ``part`` to ``path`` atomically (a temporary file renamed into place).
+
+    A cache that cannot be written (a read-only or full disk) costs a warning, not the data.
+    """
     images = part["images"]
     if images.shape[-1] == SIDE and bool(((images == 0) | (images == 255)).all()):
         part = {k: v for k, v in part.items() if k != "images"}
         part["bits"] = torch.from_numpy(np.packbits(images.numpy() == 255, axis=-1))
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
     try:
-        with os.fdopen(handle, "wb") as f:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "xb") as f:     # a plain open, so the file gets the user's umask
             torch.save(part, f)
         os.replace(temp, path)
+    except OSError as error:
+        warnings.warn(f"could not write the Omniglot cache file {path} ({error}); the archive will be decoded "
+                      f"again next time. Fix: set METALIB_CACHE to a writable folder to keep it.",
+                      RuntimeWarning, stacklevel=3)
     finally:
-        Path(temp).unlink(missing_ok=True)
+        if temp.exists():   # False, not an error, when the folder could not be made
+            temp.unlink()
 
 
 def load_archive(key: str, size: int = 28, folder: str | os.PathLike | None = None,
@@ -203,7 +217,8 @@ def load_archive(key: str, size: int = 28, folder: str | os.PathLike | None = No
     """The decoded archive ``ARCHIVES[key]`` at ``size`` (see :func:`decode_archive`), from the cache if there.
 
     On a cache miss the archive is found (or, with ``download=True``, downloaded) and checked by
-    :func:`metalib.data.archives.fetch`, decoded, and its tensors cached for the next call.
+    :func:`metalib.data.archives.fetch`, decoded, and its tensors cached for the next call. A cache file
+    that cannot be read or written costs a :class:`RuntimeWarning`, never the data.
     """
     archive = ARCHIVES[key]
     cached = _cache_path(archive, size)
