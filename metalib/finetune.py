@@ -62,8 +62,9 @@ def adapt(model: torch.nn.Module, params: Params, x: torch.Tensor, y: torch.Tens
             p = {name: w - lr * g[name] for name, w in p.items()}
         return p
 
-    adapted = vmap(one_task, in_dims=(None if shared else 0, 0, 0))(params, x, y)
-    return adapted if differentiable else {n: w.detach() for n, w in adapted.items()}
+    if not differentiable:  # start from detached copies, so that no graph back to params is built
+        params = {name: w.detach() for name, w in params.items()}
+    return vmap(one_task, in_dims=(None if shared else 0, 0, 0))(params, x, y)
 
 
 def predict(model: torch.nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
