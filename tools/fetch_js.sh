@@ -3,8 +3,10 @@
 # so that the book needs no CDN: require.js and @jupyter-widgets/html-manager's embed-amd.js.
 # They land in book/_static/vendor/ (git-ignored), which _config.yml serves as _static/vendor/.
 #
-# Each package is fetched with `npm pack` (which also checks the registry's own integrity field)
-# and its tarball is checked against the sha512 pinned below before anything is unpacked.
+# Each package's tarball is downloaded from the npm registry ($NPM_CONFIG_REGISTRY, default
+# https://registry.npmjs.org/) with Python's standard library, so neither Node.js nor npm is needed,
+# and it is checked against the sha512 pinned below (the registry's own "integrity" field) before
+# anything is unpacked.
 # Idempotent: a stamp records what was installed; a second run with the same pins does nothing.
 #
 # Why embed-amd.js is enough: its bundle contains @jupyter-widgets/base (1.2.0 and 2.0.0),
@@ -32,45 +34,46 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
     exit 0
 fi
 
-for tool in npm node tar; do
-    command -v "$tool" >/dev/null || { echo "fetch_js: error: '$tool' is needed (install Node.js and npm)" >&2; exit 1; }
-done
+PYTHON=python3
+[ -x "$ROOT/.venv/bin/python" ] && PYTHON="$ROOT/.venv/bin/python"
+REGISTRY="${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org/}"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-# fetch SPEC EXPECTED_SHA512 DEST: npm pack SPEC into $WORK, check the tarball, unpack into DEST
+# fetch NAME VERSION EXPECTED_SHA512 DEST: download NAME@VERSION's tarball, check it, unpack into DEST
 fetch() {
-    local spec="$1" expected="$2" dest="$3" packed tarballs actual
-    echo "fetch_js: npm pack $spec"
-    packed="$(mktemp -d "$WORK/pack.XXXXXX")"
-    if ! npm pack --loglevel=error --pack-destination "$packed" "$spec" >/dev/null; then
-        echo "fetch_js: error: npm pack $spec failed (is the npm registry reachable?)" >&2
-        exit 1
-    fi
-    tarballs=("$packed"/*.tgz)
-    [ -s "${tarballs[0]}" ] || { echo "fetch_js: error: npm pack $spec produced no tarball" >&2; exit 1; }
-    actual="sha512-$(node -e 'const c=require("crypto"),f=require("fs");
-        process.stdout.write(c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' \
-        "${tarballs[0]}")"
-    if [ "$actual" != "$expected" ]; then
-        echo "fetch_js: error: integrity mismatch for $spec" >&2
-        echo "  expected $expected" >&2
-        echo "  got      $actual" >&2
-        exit 1
-    fi
-    mkdir -p "$dest"
-    tar -xzf "${tarballs[0]}" -C "$dest" --strip-components=1
+    echo "fetch_js: $1@$2 from $REGISTRY"
+    "$PYTHON" - "$REGISTRY" "$@" <<'PY'
+import base64, hashlib, pathlib, sys, tarfile, urllib.request
+
+registry, name, version, expected, dest = sys.argv[1:]
+url = f"{registry.rstrip('/')}/{name}/-/{name.split('/')[-1]}-{version}.tgz"
+try:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        data = response.read()
+except OSError as error:
+    sys.exit(f"fetch_js: error: could not download {url}: {error}\n"
+             "  the npm registry must be reachable (or set NPM_CONFIG_REGISTRY to a mirror)")
+actual = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+if actual != expected:
+    sys.exit(f"fetch_js: error: integrity mismatch for {name}@{version} ({url})\n"
+             f"  expected {expected}\n  got      {actual}")
+tarball = pathlib.Path(dest + ".tgz")
+tarball.write_bytes(data)
+with tarfile.open(tarball) as archive:
+    archive.extractall(dest, filter="data")   # refuses absolute paths, '..' and links out of dest
+PY
 }
 
-fetch "@jupyter-widgets/html-manager@$HTML_MANAGER_VERSION" "$HTML_MANAGER_SHA512" "$WORK/html-manager"
-fetch "requirejs@$REQUIREJS_VERSION" "$REQUIREJS_SHA512" "$WORK/requirejs"
+fetch "@jupyter-widgets/html-manager" "$HTML_MANAGER_VERSION" "$HTML_MANAGER_SHA512" "$WORK/html-manager"
+fetch "requirejs" "$REQUIREJS_VERSION" "$REQUIREJS_SHA512" "$WORK/requirejs"
 
 # Assemble in a fresh folder, then swap it in, so that a failed run never leaves half a vendor folder.
 NEW="$WORK/vendor"
 mkdir -p "$NEW/html-manager"
-cp "$WORK/requirejs/require.js" "$NEW/require.js"
-dist="$WORK/html-manager/dist"
+cp "$WORK/requirejs/package/require.js" "$NEW/require.js"
+dist="$WORK/html-manager/package/dist"
 cp "$dist/embed-amd.js" "$NEW/html-manager/"
 shopt -s nullglob
 fonts=("$dist"/*.woff2 "$dist"/*.woff "$dist"/*.ttf "$dist"/*.eot "$dist"/*.svg)
