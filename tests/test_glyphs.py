@@ -153,7 +153,7 @@ def test_second_load_reads_the_cache(built, monkeypatch):
     names = {p.name for p in built.folder.iterdir()}
     prefix = f"glyphs-{glyphs._fingerprint()}-e20-s0-"
     assert {n for n in names if "-e20-s0-" in n} == {f"{prefix}{s}px.pt" for s in (28, 105, 14)}
-    assert not any(n.endswith(".tmp") for n in names)
+    assert not any(n.endswith(".part") for n in names)
 
 
 def test_cache_false_draws_the_same_bytes_and_writes_nothing(built):

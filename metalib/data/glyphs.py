@@ -81,9 +81,7 @@ import contextlib
 import functools
 import hashlib
 import math
-import os
 import unicodedata
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +92,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import FewShotDataset
-from .paths import cache_dir
+from .paths import cache_dir, write_cache_file
 
 VERSION = "glyphs-v2"
 """Changes whenever the generator changes (the cache fingerprint also hashes this module's source)."""
@@ -756,30 +754,6 @@ def _cache_file(examples_per_class: int, seed: int, size: int) -> Path:
     return cache_dir("glyphs") / f"glyphs-{_fingerprint()}-e{examples_per_class}-s{seed}-{size}px.pt"
 
 
-def _save_atomically(path: Path, payload: dict) -> None:
-    """Write ``payload`` with torch.save to a temporary file beside ``path``, then rename it into place.
-
-    A reader therefore sees the old file, the new one or none, never half a file, even when two
-    processes build the same set at once. A cache that cannot be written (a read-only or full disk)
-    costs a warning, not the data set.
-    """
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:  # a plain open, so the file gets the user's umask
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        warnings.warn(f"could not write the glyph cache file {path} ({error}); the glyphs will be drawn "
-                      f"again next time. Set METALIB_CACHE to a writable folder to keep them.",
-                      RuntimeWarning, stacklevel=3)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _read_cache(path: Path, shape: tuple[int, ...]) -> dict | None:
     """The payload in ``path`` if it is a complete glyph cache of ``shape``; None (with a warning) if corrupt."""
     if not path.exists():
@@ -866,9 +840,9 @@ def load_glyphs(size: int = 28, examples_per_class: int = 20, seed: int = 0, cac
         images = torch.cat(parts).view(len(names), examples_per_class, size, size)
     else:
         names, groups, packed, images = _draw_set(examples_per_class, seed, size, keep_drawings=True)
-        _save_atomically(drawings_file, _payload(packed, names, groups, packed=True))
+        write_cache_file(drawings_file, _payload(packed, names, groups, packed=True), "glyph")
     if size != CANVAS:
-        _save_atomically(wanted, _payload(images, names, groups, packed=False))
+        write_cache_file(wanted, _payload(images, names, groups, packed=False), "glyph")
     return _dataset(images, names, groups)
 
 

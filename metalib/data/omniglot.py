@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -63,6 +62,7 @@ import torch.nn.functional as F
 
 from .archives import Archive, CorruptArchiveError, _cache_root, fetch, read_members
 from .base import FewShotDataset
+from .paths import write_cache_file
 
 BASE_URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
 
@@ -189,27 +189,12 @@ def _read_cache(path: Path, size: int) -> dict | None:
 
 
 def _write_cache(path: Path, part: dict) -> None:
-    """Save ``part`` to ``path`` atomically (a temporary file renamed into place).
-
-    A cache that cannot be written (a read-only or full disk) costs a warning, not the data.
-    """
+    """Save ``part`` to ``path`` (:func:`~metalib.data.paths.write_cache_file`), 105x105 images as bits."""
     images = part["images"]
     if images.shape[-1] == SIDE and bool(((images == 0) | (images == 255)).all()):
         part = {k: v for k, v in part.items() if k != "images"}
         part["bits"] = torch.from_numpy(np.packbits(images.numpy() == 255, axis=-1))
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "xb") as f:     # a plain open, so the file gets the user's umask
-            torch.save(part, f)
-        os.replace(temp, path)
-    except OSError as error:
-        warnings.warn(f"could not write the Omniglot cache file {path} ({error}); the archive will be decoded "
-                      f"again next time. Fix: set METALIB_CACHE to a writable folder to keep it.",
-                      RuntimeWarning, stacklevel=3)
-    finally:
-        if temp.exists():   # False, not an error, when the folder could not be made
-            temp.unlink()
+    write_cache_file(path, part, "Omniglot")
 
 
 def load_archive(key: str, size: int = 28, folder: str | os.PathLike | None = None,
