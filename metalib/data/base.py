@@ -134,6 +134,26 @@ class FewShotDataset:
                               tuple(self.class_names[i] for i in rows), tuple(self.groups[i] for i in rows),
                               self.split_of_group)
 
+    def with_rotations(self, quarter_turns: Sequence[int] = (0, 1, 2, 3)) -> "FewShotDataset":
+        """Each class rotated by ``k x 90`` degrees for each ``k`` in ``quarter_turns``, as new classes.
+
+        The papers' Omniglot augmentation (Santoro et al., 2016; Vinyals et al., 2016; Snell et al.,
+        2017): a character turned by 90 degrees is a different character. Rotated classes keep their
+        group, so a split by alphabet keeps every rotation of a character on the same side. Class
+        ``k * C + c`` is class ``c`` turned ``quarter_turns[k]`` times; its name ends in ``@90`` etc.
+        """
+        turns = [int(k) % 4 for k in quarter_turns]
+        if not turns or len(set(turns)) != len(turns):
+            raise ValueError(f"quarter_turns must be distinct numbers of 90-degree turns, got {tuple(quarter_turns)}")
+        h, w = self.image_size
+        if h != w and any(k % 2 for k in turns):
+            raise ValueError(f"{self.name} has {h}x{w} images; turning them by 90 degrees changes their shape. "
+                             f"Use quarter_turns=(0, 2) or square images")
+        images = torch.cat([torch.rot90(self.images, k, dims=(2, 3)) for k in turns])
+        names = tuple(n if k == 0 else f"{n}@{90 * k}" for k in turns for n in self.class_names)
+        return FewShotDataset(f"{self.name}+rot", images, self.counts.repeat(len(turns)), names,
+                              self.groups * len(turns), self.split_of_group)
+
     def examples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every real example as ``(x, y)``: x float ``[M, 1, H, W]`` in [0, 1], y int64 class indices ``[M]``."""
         valid = torch.arange(self.images.shape[1], device=self.device) < self.counts.to(self.device)[:, None]

@@ -1,0 +1,97 @@
+"""Results of full runs, stored as JSON with what produced them: the command, device and versions.
+
+A number the book prints from a long run (a GPU run at ``METALIB_BUDGET=full``, a benchmark) is read
+from a file in ``results/`` that :func:`save_results` wrote when the run ended, never typed in by
+hand. Each file holds ``{"command", "environment", "results"}``; ``environment`` records the device,
+Python, PyTorch and metalib versions, the ``METALIB_*`` variables, the git commit and the date.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def results_dir() -> Path:
+    """The repository's ``results/`` folder (``METALIB_RESULTS`` overrides it)."""
+    return Path(os.environ.get("METALIB_RESULTS") or REPO / "results").expanduser()
+
+
+def device_name(device: torch.device | str) -> str:
+    """A readable name: the GPU's model, or the CPU with its thread count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def environment(device: torch.device | str) -> dict:
+    """Device, versions, git commit and date of this run."""
+    from . import __version__
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {
+        "device": str(torch.device(device)), "device_name": device_name(device),
+        "python": platform.python_version(), "torch": torch.__version__, "metalib": __version__,
+        "cuda": torch.version.cuda if torch.device(device).type == "cuda" else None,
+        "git_commit": commit, "git_dirty": dirty,
+        "metalib_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("METALIB_")},
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save_results(name: str, results: dict, device: torch.device | str, command: str | None = None) -> Path:
+    """Write ``results/<name>.json`` (atomically) with the command, environment and ``results``.
+
+    Args:
+        name: file name without ``.json`` (may contain ``/`` for a subfolder).
+        results: JSON-serialisable figures.
+        device: the device the run used.
+        command: how to reproduce the run (default: this process's command line).
+    """
+    path = results_dir() / f"{name}.json"
+    payload = {"command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+               "environment": environment(device), "results": results}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    temp.write_text(json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
+    os.replace(temp, path)
+    return path
+
+
+def _finite(value):
+    """NaN and infinities become ``null``: strict JSON has no such numbers (a CI of one episode is NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def load_results(name: str) -> dict | None:
+    """The stored run ``results/<name>.json``, or None when no such run has been stored yet."""
+    path = results_dir() / f"{name}.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); re-run the command that writes it") from error
