@@ -27,9 +27,14 @@ from .base import FewShotClassifier, check_tasks, support_one_hot
 from .distances import pairwise_distances
 
 
+def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise ``||a - b||``, with ``1e-12`` inside the root to keep its gradient finite at 0."""
+    return (a - b).pow(2).sum(-1).add(1e-12).sqrt()
+
+
 def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """Mean of ``s d^2 + (1 - s) max(0, m - d)^2`` over pairs ``(z1[i], z2[i])``, ``d = ||z1 - z2||``."""
-    d = (z1 - z2).pow(2).sum(-1).add(1e-12).sqrt()
+    d = _distance(z1, z2)
     s = same.to(d.dtype)
     return (s * d.pow(2) + (1 - s) * (margin - d).clamp_min(0).pow(2)).mean()
 
@@ -37,9 +42,7 @@ def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, mar
 def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
                  margin: float = 1.0) -> torch.Tensor:
     """Mean of ``max(0, m + D(a, p) - D(a, n))`` over triplets, ``D`` the Euclidean distance."""
-    d_ap = (anchor - positive).pow(2).sum(-1).add(1e-12).sqrt()
-    d_an = (anchor - negative).pow(2).sum(-1).add(1e-12).sqrt()
-    return (margin + d_ap - d_an).clamp_min(0).mean()
+    return (margin + _distance(anchor, positive) - _distance(anchor, negative)).clamp_min(0).mean()
 
 
 def _same_class(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
