@@ -90,6 +90,61 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+class SpatialMean(nn.Module):
+    """``[M, C, H, W] -> [M, C]``: the mean over positions (Finn et al.'s Omniglot network ends this way)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class Conv4Classifier(nn.Module):
+    """The classifier of MAML on Omniglot: four strided conv blocks, a spatial mean, a linear head.
+
+    Each block is ``3x3 conv (stride 2, padding 1) -> BatchNorm2d -> ReLU`` (``strided=True``, Finn et
+    al.'s Omniglot network: 28 -> 14 -> 7 -> 4 -> 2) or ``3x3 conv -> BatchNorm2d -> ReLU -> 2x2
+    max-pool`` (``strided=False``, their MiniImagenet network). The feature maps are averaged over
+    positions into ``hidden`` numbers and ``head`` maps them to ``n_way`` scores. The same network is
+    learn2learn's ``OmniglotCNN``.
+
+    Args:
+        n_way: classes per task (outputs of the head).
+        in_channels: image channels.
+        hidden: filters per block (64 for Omniglot, 32 for MiniImagenet in the paper).
+        strided: stride-2 convolutions instead of max-pooling.
+
+    Attributes:
+        features: ``[M, C, H, W] -> [M, hidden]``.
+        head: ``nn.Linear(hidden, n_way)``, the part ANIL adapts.
+
+    Example:
+        >>> Conv4Classifier(n_way=5)(torch.zeros(10, 1, 28, 28)).shape
+        torch.Size([10, 5])
+
+    References:
+        Finn, Abbeel & Levine (2017), "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
+        Networks", ICML (Section 5.2 and their code).
+    """
+
+    def __init__(self, n_way: int, in_channels: int = 1, hidden: int = 64, strided: bool = True) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for i in range(4):
+            c_in = in_channels if i == 0 else hidden
+            if strided:
+                blocks.append(nn.Sequential(nn.Conv2d(c_in, hidden, 3, stride=2, padding=1),
+                                            nn.BatchNorm2d(hidden), nn.ReLU()))
+            else:
+                blocks.append(conv_block(c_in, hidden))
+        self.features = nn.Sequential(*blocks, SpatialMean())
+        self.head = nn.Linear(hidden, n_way)
+        self.in_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv4Classifier expects images [M, {self.in_channels}, H, W], got {tuple(x.shape)}")
+        return self.head(self.features(x))
+
+
 def embed_tasks(backbone: nn.Module, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Embed several batches of tasks ``[B, P_i, C, H, W]`` in **one** backbone call.
 
