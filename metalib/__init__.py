@@ -11,6 +11,9 @@ Small modules with names that say what they hold:
 - :mod:`metalib.training`: :func:`train`, the shared loop with a progress bar and NaN checks.
 - :mod:`metalib.finetune`: :func:`~metalib.finetune.adapt`, gradient descent on a batch of tasks at once
   (``torch.func``), the learner of fine-tuning and MAML.
+- :mod:`metalib.metric`: metric-based methods (Siamese, Prototypical, Matching, Relation networks).
+- :mod:`metalib.optimization`: optimisation-based methods (MAML, first-order MAML, Meta-SGD, ANIL,
+  Reptile, the LSTM meta-learner), a whole meta-batch of tasks at once.
 - :mod:`metalib.plotting`: figure helpers the chapters share.
 """
 from . import budget, data

@@ -79,6 +79,5 @@ def with_batch_statistics(model: nn.Module) -> nn.Module:
                 if child.affine:
                     new.weight = child.weight
                     new.bias = child.bias
-                new.to(device=next(child.parameters(), torch.empty(0)).device)
                 setattr(module, child_name, new)
     return model
