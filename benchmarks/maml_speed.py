@@ -44,8 +44,6 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
-import weakref
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +51,9 @@ import torch.nn.functional as F
 import metalib
 from metalib.backbones import Conv4Classifier
 from metalib.optimization import MAML
+from metalib.profiling import graph_bytes
 from metalib.results import save_results
+from timing import sync, timed   # benchmarks/timing.py, beside this script
 
 # name: (n_way, k_shot, n_query, meta_batch, inner_steps)
 SETTINGS = {"5w1s": (5, 1, 1, 32, 1), "5w1s-5steps": (5, 1, 1, 32, 5), "20w1s": (20, 1, 1, 16, 1),
@@ -74,20 +74,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's choice)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(step, steps: int, device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def make_steps(net: torch.nn.Module, episode, inner_steps: int, first_order: bool = False):
@@ -158,25 +144,6 @@ def bench_setting(name: str, train_split, device: torch.device, steps: int, repe
             "seconds": seconds, "tasks_per_s": rate, "ratio": ratio,
             "target_ratio": TARGETS.get(device.type), "meets_target": ratio >= TARGETS.get(device.type, float("inf")),
             "peak_memory_mib": peak, "gradient_relative_difference": diff}
-
-
-def graph_bytes(fn):
-    """Bytes of the tensors autograd saved during ``fn()`` that are still alive when it returns."""
-    saved = []
-
-    def pack(t):
-        saved.append((weakref.ref(t), t.untyped_storage().nbytes()))
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    seen, total = set(), 0
-    for ref, nbytes in saved:
-        t = ref()
-        if t is not None and t.untyped_storage().data_ptr() not in seen:
-            seen.add(t.untyped_storage().data_ptr())
-            total += nbytes
-    return out, total
 
 
 def first_order_memory(train_split, device: torch.device, args: argparse.Namespace) -> dict:

@@ -38,7 +38,6 @@ How to run it (from the repository root)
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -46,6 +45,7 @@ import metalib
 from metalib.backbones import Conv4
 from metalib.metric import PrototypicalNetwork
 from metalib.results import save_results
+from timing import timed   # benchmarks/timing.py, beside this script
 
 SETTINGS = {"5w1s": (5, 1), "20w5s": (20, 5)}   # name: (n_way, k_shot)
 N_QUERY = 15
@@ -65,21 +65,6 @@ def parse_args() -> argparse.Namespace:
                    help="CPU threads for PyTorch (torch.set_num_threads; default: PyTorch's choice)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(step, steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` calls of ``step()``, synchronising only before and after the loop."""
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def build_model(device: torch.device, args: argparse.Namespace) -> tuple[PrototypicalNetwork, torch.optim.Optimizer]:

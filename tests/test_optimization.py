@@ -8,7 +8,6 @@ meta-gradient about 9% off): ``test_the_check_catches_a_wrong_second_order_term`
 only the second-order terms through the batch statistics moves the meta-gradient far more than 1e-10.
 """
 import copy
-import weakref
 
 import learn2learn as l2l
 import pytest
@@ -19,6 +18,7 @@ from torch.func import functional_call
 from metalib.backbones import MLP, Conv4Classifier
 from metalib.optimization import (ANIL, MAML, BatchStatNorm, LSTMMetaLearner, MetaSGD, NonFiniteInnerLossError,
                                   Reptile, preprocess, with_batch_statistics)
+from metalib.profiling import graph_bytes
 from metalib.tasks import Episode
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -310,26 +310,6 @@ def test_preprocess_keeps_scale_and_sign():
     torch.testing.assert_close(out[3], torch.tensor([-1.0, 0.0]))
 
 
-def live_saved_bytes(fn):
-    """Bytes of the tensors autograd saved while ``fn()`` ran that are still alive when it returns:
-    the graph kept for the outer backward pass."""
-    saved = []
-
-    def pack(t):
-        saved.append((weakref.ref(t), t.untyped_storage().nbytes()))
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    seen, total = set(), 0
-    for ref, nbytes in saved:
-        t = ref()
-        if t is not None and t.untyped_storage().data_ptr() not in seen:
-            seen.add(t.untyped_storage().data_ptr())
-            total += nbytes
-    return out, total
-
-
 def test_first_order_graph_does_not_grow_with_inner_steps():
     model = Conv4Classifier(4, hidden=8)
     ep = episode(shape=(1, 28, 28))
@@ -337,7 +317,7 @@ def test_first_order_graph_does_not_grow_with_inner_steps():
     for first_order in (True, False):
         for steps in (1, 5):
             maml = MAML(model, inner_lr=0.1, inner_steps=steps, first_order=first_order)
-            loss, held[first_order, steps] = live_saved_bytes(lambda: maml.loss(ep))
+            loss, held[first_order, steps] = graph_bytes(lambda: maml.loss(ep))
             del loss
     assert held[True, 5] <= 1.05 * held[True, 1], held
     assert held[False, 5] > 2 * held[False, 1], held

@@ -96,12 +96,12 @@ def gradient_steps(task_losses: Callable[[Params, torch.Tensor, torch.Tensor], t
     Returns:
         the adapted parameters ``{name: [B, ...]}``, still connected to the graph of ``fast``.
     """
+    step_of = (lambda n: lr[n]) if isinstance(lr, Mapping) else (lambda n: lr)
     history = []
     for _ in range(steps):
         at = {n: w.detach().requires_grad_() for n, w in fast.items()} if first_order else fast
         losses = task_losses(at, x, y)
         grads = torch.autograd.grad(losses.sum(), list(at.values()), create_graph=not first_order)
-        step_of = (lambda n: lr[n]) if isinstance(lr, Mapping) else (lambda n: lr)
         fast = {n: w - step_of(n) * g for (n, w), g in zip(fast.items(), grads)}
         history.append(losses.detach())
     if check_finite and history:
