@@ -16,7 +16,9 @@ What it runs
     examples do: for each task ``clone()``, ``adapt()`` the steps, evaluate, ``backward()`` the query
     loss divided by the meta-batch size. metalib does it in one call, ``MAML.loss(episode)``. Both
     start from copies of one network and see the same pre-sampled meta-batch; before timing, the
-    script checks that their meta-gradients agree (``gradient_relative_difference``).
+    script checks that their meta-gradients agree: ``gradient_relative_difference`` in float32, where
+    round-off amplified by the inner steps leaves up to a few percent, and
+    ``gradient_relative_difference_float64`` on float64 copies, which must be round-off small.
 
     Timing alternates the two implementations ``--repeats`` times (``--steps`` steps each, after
     ``--warmup`` untimed steps), so a slow moment of the machine hits both; the figure kept is the
@@ -33,7 +35,7 @@ What the figures mean
     ``peak_memory_mib``  CUDA only.
 
 How to run it (from the repository root)
-    python benchmarks/maml_speed.py --device cpu       # 2 CPU cores: a few minutes
+    python benchmarks/maml_speed.py --device cpu --profile   # 2 CPU cores: about 6 minutes
     python benchmarks/maml_speed.py --device cuda
 
     Results go to ``results/benchmarks/maml_speed_<device type>.json`` with the device, versions,
@@ -72,6 +74,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions (both implementations)")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick the fastest conv algorithms")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's choice)")
+    p.add_argument("--profile", action="store_true",
+                   help="profile one step of each: time in convolution kernels and in everything else (CPU time)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -109,10 +113,37 @@ def make_steps(net: torch.nn.Module, episode, inner_steps: int, first_order: boo
     # the same meta-gradient before any step
     ours_gradient()
     theirs_gradient()
-    a = [p.grad for p in ours.model.parameters()]
-    b = [p.grad for p in theirs.module.parameters()]
-    diff = (sum(((x - y) ** 2).sum() for x, y in zip(a, b)).sqrt() / sum((y ** 2).sum() for y in b).sqrt()).item()
+    diff = relative_difference(ours.model.parameters(), theirs.module.parameters())
     return ours_step, theirs_step, diff
+
+
+def relative_difference(ours, theirs) -> float:
+    """``|g - g_l2l| / |g_l2l|`` over the whole meta-gradient (the ``.grad`` of two parameter lists)."""
+    a = torch.cat([p.grad.flatten() for p in ours])
+    b = torch.cat([p.grad.flatten() for p in theirs])
+    return ((a - b).norm() / b.norm()).item()
+
+
+def float64_difference(net: torch.nn.Module, episode, inner_steps: int) -> float:
+    """The same comparison in float64. In float32 the two differ by round-off that the inner steps
+    amplify (a ReLU input that rounds to the other side of zero, with many equal pixels in blank
+    glyph regions); in float64 they must agree to about 1e-13, which shows the float32 figure is
+    round-off and not a different gradient."""
+    import learn2learn as l2l
+
+    double = copy.deepcopy(net).double()
+    sx, qx = episode.support_x.double(), episode.query_x.double()
+    ours = MAML(double, inner_lr=INNER_LR, inner_steps=inner_steps)
+    theirs = l2l.algorithms.MAML(copy.deepcopy(double), lr=INNER_LR)
+    params = ours.adapt(sx, episode.support_y)
+    ours.task_losses(params, qx, episode.query_y).mean().backward()
+    B = sx.shape[0]
+    for b in range(B):
+        learner = theirs.clone()
+        for _ in range(inner_steps):
+            learner.adapt(F.cross_entropy(learner(sx[b]), episode.support_y[b]))
+        (F.cross_entropy(learner(qx[b]), episode.query_y[b]) / B).backward()
+    return relative_difference(ours.model.parameters(), theirs.module.parameters())
 
 
 def bench_setting(name: str, train_split, device: torch.device, steps: int, repeats: int,
@@ -121,6 +152,7 @@ def bench_setting(name: str, train_split, device: torch.device, steps: int, repe
     metalib.seed_everything(args.seed, deterministic=False)
     episode = metalib.EpisodeSampler(train_split, n_way, k_shot, n_query, device=device, seed=args.seed).sample(B)
     net = Conv4Classifier(n_way).to(device)
+    diff64 = float64_difference(net, episode, inner_steps)
     ours_step, theirs_step, diff = make_steps(net, episode, inner_steps)
     seconds = {"metalib": [], "learn2learn": []}
     peak = {"metalib": None, "learn2learn": None}
@@ -135,15 +167,35 @@ def bench_setting(name: str, train_split, device: torch.device, steps: int, repe
     for _ in range(repeats):
         seconds["metalib"].append(timed(ours_step, steps, device))
         seconds["learn2learn"].append(timed(theirs_step, steps, device))
+    profiled = ({impl: kernel_breakdown(step) for impl, step in (("metalib", ours_step), ("learn2learn", theirs_step))}
+                if args.profile else None)
     rate = {impl: B * steps / statistics.median(s) for impl, s in seconds.items()}
     ratio = rate["metalib"] / rate["learn2learn"]
+    if profiled:
+        print("             one step, ms of kernel time (convolutions + everything else): " + ",  ".join(
+            f"{impl} {k['convolution']:.0f} + {k['other']:.0f}" for impl, k in profiled.items()), flush=True)
     print(f"{name:12} metalib {rate['metalib']:8.1f} tasks/s   learn2learn {rate['learn2learn']:8.1f} tasks/s   "
-          f"ratio {ratio:5.2f}   gradient difference {diff:.1e}", flush=True)
+          f"ratio {ratio:5.2f}   gradient difference {diff:.1e} (float64: {diff64:.1e})", flush=True)
     return {"n_way": n_way, "k_shot": k_shot, "n_query": n_query, "meta_batch": B, "inner_steps": inner_steps,
             "second_order": True, "inner_lr": INNER_LR, "steps_per_block": steps, "repeats": repeats,
             "seconds": seconds, "tasks_per_s": rate, "ratio": ratio,
             "target_ratio": TARGETS.get(device.type), "meets_target": ratio >= TARGETS.get(device.type, float("inf")),
-            "peak_memory_mib": peak, "gradient_relative_difference": diff}
+            "peak_memory_mib": peak, "gradient_relative_difference": diff,
+            "gradient_relative_difference_float64": diff64, "kernel_ms": profiled}
+
+
+def kernel_breakdown(step) -> dict:
+    """One step under ``torch.profiler``: milliseconds of self time in convolution kernels (forward
+    and backward) and in everything else. Where both implementations spend the same time in
+    convolutions, ``total / convolution`` of learn2learn bounds the ratio any batching can reach."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1e3
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key) / 1e3
+    return {"total": total, "convolution": conv, "other": total - conv}
 
 
 def first_order_memory(train_split, device: torch.device, args: argparse.Namespace) -> dict:
