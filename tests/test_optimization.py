@@ -403,3 +403,39 @@ def test_a_nan_loss_names_the_inner_step_where_it_appeared():
     bad[0, 2, 0] = float("nan")
     with pytest.raises(NonFiniteInnerLossError, match="at inner step 1 of"):
         MAML(model, inner_lr=0.1, inner_steps=2, loss=F.mse_loss).adapt(bad, y)
+
+
+@pytest.mark.parametrize("make", [
+    lambda net: MAML(net, inner_lr=0.3, inner_steps=2),
+    lambda net: MetaSGD(net, inner_lr=0.3),
+    lambda net: ANIL(net.features, net.head, inner_lr=0.3, inner_steps=2)])
+def test_a_meta_batch_in_chunks_gives_the_same_loss_and_meta_gradient(float64, make):
+    # 5 tasks in pieces of 2, 2 and 1 against one piece: the same meta-objective and meta-gradient
+    ep = episode(B=5)
+    whole, chunked = make(networks()["conv4"]), make(networks()["conv4"])
+    whole.task_chunk, chunked.task_chunk = 5, 2
+    grads = []
+    for learner in (whole, chunked):
+        loss = learner.loss(ep)
+        grads.append((loss.detach(), torch.autograd.grad(loss, list(learner.parameters()))))
+    assert abs(grads[0][0] - grads[1][0]) < 1e-12
+    assert relative_difference(grads[1][1], grads[0][1]) < TOLERANCE
+
+
+def test_chunk_size_on_the_cpu_and_elsewhere():
+    maml = MAML(Conv4Classifier(5))
+    five_shot = torch.empty(32, 25, 1, 28, 28)                  # 25 support images per task
+    assert maml.chunk_size(five_shot) == 6                      # at most 6 tasks (160 images): 6 pieces of 6
+    assert maml.chunk_size(torch.empty(32, 5, 1, 28, 28)) == 32  # 1-shot: one piece
+    assert maml.chunk_size(five_shot.to("meta")) == 32          # not the CPU: one piece
+    assert MAML(Conv4Classifier(5), task_chunk=4).chunk_size(five_shot) == 4
+    with pytest.raises(ValueError, match="task_chunk"):
+        MAML(Conv4Classifier(5), task_chunk=0)
+
+
+def test_a_nan_in_a_later_chunk_names_the_task_in_the_whole_meta_batch():
+    ep = episode(B=5)
+    ep.support_x[3, 0, 0, 0, 0] = float("nan")                   # task 3: second task of the second chunk
+    maml = MAML(networks()["conv4"], inner_lr=0.1, task_chunk=2)
+    with pytest.raises(NonFiniteInnerLossError, match=r"at inner step 1 of 1 \(task 3 of the meta-batch\)"):
+        maml.loss(ep)

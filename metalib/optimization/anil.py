@@ -33,16 +33,17 @@ class ANIL(MAML):
     Args:
         features: the feature extractor ``φ`` (``[M, ...] -> [M, D]``), meta-learned in the outer loop only.
         head: the part adapted per task (usually ``nn.Linear(D, n_way)``).
-        inner_lr, inner_steps, first_order, loss, check_finite: as for :class:`MAML`.
+        inner_lr, inner_steps, first_order, loss, check_finite, task_chunk: as for :class:`MAML`.
 
     The network is ``head(features(x))``; its parameters are named ``features.*`` and ``head.*``.
     A :class:`metalib.backbones.Conv4Classifier` splits this way: ``ANIL(net.features, net.head)``.
     """
 
     def __init__(self, features: nn.Module, head: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
-                 first_order: bool = False, loss: Loss = F.cross_entropy, check_finite: bool = True) -> None:
+                 first_order: bool = False, loss: Loss = F.cross_entropy, check_finite: bool = True,
+                 task_chunk: int | None = None) -> None:
         super().__init__(nn.Sequential(OrderedDict(features=features, head=head)), inner_lr, inner_steps,
-                         first_order, loss, check_finite)
+                         first_order, loss, check_finite, task_chunk)
 
     def adapted_names(self) -> list[str]:
         return [n for n, p in self.model.named_parameters() if n.startswith("head.") and p.requires_grad]

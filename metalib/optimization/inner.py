@@ -30,7 +30,22 @@ TaskLoss = Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class NonFiniteInnerLossError(FloatingPointError):
-    """The loss of the inner loop became NaN or infinite; the message names the step."""
+    """The loss of the inner loop became NaN or infinite; the message names the step and the task.
+
+    Attributes:
+        value: the loss (NaN or ±inf); step, steps: the inner step (1-based) and the number of
+        steps; task: the task's index in the meta-batch (0-based).
+    """
+
+    def __init__(self, value: float, step: int, steps: int, task: int) -> None:
+        self.value, self.step, self.steps, self.task = value, step, steps, task
+        super().__init__(
+            f"the inner-loop loss became {value} at inner step {step} of {steps} (task {task} of the "
+            f"meta-batch); lower the inner learning rate or check the support set for NaN or infinite values")
+
+    def shifted(self, offset: int) -> "NonFiniteInnerLossError":
+        """The same error for a meta-batch processed in chunks: the chunk starts at task ``offset``."""
+        return NonFiniteInnerLossError(self.value, self.step, self.steps, self.task + offset)
 
 
 def check_learning_rate(lr: float, name: str = "inner_lr") -> float:
@@ -115,7 +130,4 @@ def check_finite_losses(history: torch.Tensor) -> None:
     if bool(finite.all()):
         return
     step, task = (~finite).nonzero()[0].tolist()
-    raise NonFiniteInnerLossError(
-        f"the inner-loop loss became {history[step, task].item()} at inner step {step + 1} of "
-        f"{history.shape[0]} (task {task} of the meta-batch); lower the inner learning rate or check "
-        f"the support set for NaN or infinite values")
+    raise NonFiniteInnerLossError(history[step, task].item(), step + 1, history.shape[0], task)

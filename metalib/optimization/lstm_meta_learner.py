@@ -76,16 +76,16 @@ class LSTMMetaLearner(MAML):
         model: the learner network; its parameters are the learned initial cell state ``θ_0``.
         inner_steps: updates per task (>= 1).
         hidden: units of the LSTM that reads gradients and losses (20 in the paper).
-        loss, check_finite: as for :class:`MAML`.
+        loss, check_finite, task_chunk: as for :class:`MAML`.
 
     Train ``meta.parameters()`` (learner initialisation, LSTM, gates) on :meth:`loss`; the paper
     uses Adam and clips gradient norms at 0.25.
     """
 
     def __init__(self, model: nn.Module, inner_steps: int = 5, hidden: int = 20, loss: Loss = F.cross_entropy,
-                 check_finite: bool = True) -> None:
+                 check_finite: bool = True, task_chunk: int | None = None) -> None:
         super().__init__(model, inner_lr=1.0, inner_steps=inner_steps, first_order=True, loss=loss,
-                         check_finite=check_finite)
+                         check_finite=check_finite, task_chunk=task_chunk)
         self.inner_lr = None  # the step sizes are the input gates
         self.lstm = nn.LSTMCell(4, hidden)
         self.cell = MetaLSTMCell(hidden)

@@ -24,7 +24,8 @@ class MetaSGD(MAML):
     Args:
         model: the network; see :class:`MAML`.
         inner_lr: the initial value of every step size (> 0).
-        inner_steps, first_order, loss, check_finite: as for :class:`MAML` (the paper uses one step).
+        inner_steps, first_order, loss, check_finite, task_chunk: as for :class:`MAML` (the paper uses
+            one step).
 
     Attributes:
         lrs: ``nn.ParameterList`` of the step sizes ``α``, one tensor per adapted parameter, in the
@@ -32,8 +33,8 @@ class MetaSGD(MAML):
     """
 
     def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1, first_order: bool = False,
-                 loss: Loss = F.cross_entropy, check_finite: bool = True) -> None:
-        super().__init__(model, inner_lr, inner_steps, first_order, loss, check_finite)
+                 loss: Loss = F.cross_entropy, check_finite: bool = True, task_chunk: int | None = None) -> None:
+        super().__init__(model, inner_lr, inner_steps, first_order, loss, check_finite, task_chunk)
         params = dict(self.model.named_parameters())
         self.lrs = nn.ParameterList([nn.Parameter(torch.full_like(params[n], self.inner_lr).detach())
                                      for n in self.adapted_names()])
