@@ -410,7 +410,7 @@ def test_a_nan_loss_names_the_inner_step_where_it_appeared():
     lambda net: MetaSGD(net, inner_lr=0.3),
     lambda net: ANIL(net.features, net.head, inner_lr=0.3, inner_steps=2)])
 def test_a_meta_batch_in_chunks_gives_the_same_loss_and_meta_gradient(float64, make):
-    # 5 tasks in pieces of 2, 2 and 1 against one piece: the same meta-objective and meta-gradient
+    # 5 tasks in pieces of 1, 2 and 2 against one piece: the same meta-objective and meta-gradient
     ep = episode(B=5)
     whole, chunked = make(networks()["conv4"]), make(networks()["conv4"])
     whole.task_chunk, chunked.task_chunk = 5, 2
@@ -425,7 +425,7 @@ def test_a_meta_batch_in_chunks_gives_the_same_loss_and_meta_gradient(float64, m
 def test_chunk_size_on_the_cpu_and_elsewhere():
     maml = MAML(Conv4Classifier(5))
     five_shot = torch.empty(32, 25, 1, 28, 28)                  # 25 support images per task
-    assert maml.chunk_size(five_shot) == 6                      # at most 6 tasks (160 images): 6 pieces of 6
+    assert maml.chunk_size(five_shot) == 6                      # at most 6 tasks (160 images) per piece
     assert maml.chunk_size(torch.empty(32, 5, 1, 28, 28)) == 32  # 1-shot: one piece
     assert maml.chunk_size(five_shot.to("meta")) == 32          # not the CPU: one piece
     assert MAML(Conv4Classifier(5), task_chunk=4).chunk_size(five_shot) == 4
@@ -435,7 +435,7 @@ def test_chunk_size_on_the_cpu_and_elsewhere():
 
 def test_a_nan_in_a_later_chunk_names_the_task_in_the_whole_meta_batch():
     ep = episode(B=5)
-    ep.support_x[3, 0, 0, 0, 0] = float("nan")                   # task 3: second task of the second chunk
+    ep.support_x[3, 0, 0, 0, 0] = float("nan")                   # pieces [0], [1, 2], [3, 4]: the third's first task
     maml = MAML(networks()["conv4"], inner_lr=0.1, task_chunk=2)
     with pytest.raises(NonFiniteInnerLossError, match=r"at inner step 1 of 1 \(task 3 of the meta-batch\)"):
         maml.loss(ep)

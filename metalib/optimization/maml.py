@@ -47,6 +47,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: pays PyTorch's per-call overhead. Measured on 2 cores (tasks/s, second order, meta-batch 32 / 16):
 #: 5-way 5-shot 11.5 in one piece, 18.8 / 20.0 / 19.6 / 15.5 in pieces of 8 / 4 / 2 / 1; 20-way 1-shot
 #: 28.2 in one piece, 30.0 / 27.1 in pieces of 8 / 4; 5-way 1-shot 91.8 in one piece, 84.6 in pieces of 8.
+#: To measure on another machine:
+#: ``python benchmarks/maml_speed.py --device cpu --settings 5w5s --task-chunk 4 --no-save``.
 CPU_CHUNK_ELEMENTS = 160 * 28 * 28
 
 
@@ -67,7 +69,7 @@ class MAML(nn.Module):
             (default): all of them on a GPU; on the CPU, chunks whose support inputs hold about
             :data:`CPU_CHUNK_ELEMENTS` numbers, so that each chunk's activations stay in the
             processor's cache (5-way 5-shot Omniglot, meta-batch 32, 2 cores: 11.5 tasks/s in one
-            piece, 20 in chunks of 6; ``benchmarks/maml_speed.py``). An integer fixes the chunk size
+            piece, 20 in pieces of 5 or 6; ``benchmarks/maml_speed.py``). An integer fixes the most tasks per piece
             on every device. The result is the same up to floating-point summation order.
 
     Attributes:
@@ -142,24 +144,23 @@ class MAML(nn.Module):
         """
         check_task_batch(episode.support_x, episode.support_y, episode.query_x)
         B = episode.support_x.shape[0]
-        chunk = self.chunk_size(episode.support_x)
+        pieces = -(-B // self.chunk_size(episode.support_x))      # one, unless task_chunk or the CPU says so
+        edges = [i * B // pieces for i in range(pieces + 1)]      # pieces of (nearly) equal size
         losses = []
-        for start in range(0, B, chunk):                     # one piece unless task_chunk / the CPU says so
-            part = slice(start, start + chunk)
+        for start, end in zip(edges[:-1], edges[1:]):
             try:
-                params = self.adapt(episode.support_x[part], episode.support_y[part], steps)
+                params = self.adapt(episode.support_x[start:end], episode.support_y[start:end], steps)
             except NonFiniteInnerLossError as error:
                 raise error.shifted(start) from None
-            losses.append(self.task_losses(params, episode.query_x[part], episode.query_y[part]))
+            losses.append(self.task_losses(params, episode.query_x[start:end], episode.query_y[start:end]))
         return torch.cat(losses).mean()
 
     def chunk_size(self, support_x: torch.Tensor) -> int:
-        """Tasks per vectorised piece in :meth:`loss` (see ``task_chunk``), in equal chunks."""
+        """The most tasks of the meta-batch ``support_x [B, S, ...]`` that :meth:`loss` vectorises
+        in one piece (see ``task_chunk``)."""
         B = support_x.shape[0]
         if self.task_chunk is not None:
-            return self.task_chunk
+            return min(self.task_chunk, B)
         if support_x.device.type != "cpu":
             return B
-        most = max(1, CPU_CHUNK_ELEMENTS // support_x[0].numel())
-        pieces = -(-B // most)                               # ceil: as few pieces as allowed ...
-        return -(-B // pieces)                               # ... of equal size
+        return min(B, max(1, CPU_CHUNK_ELEMENTS // support_x[0].numel()))
