@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -129,25 +130,13 @@ def relative_difference(ours, theirs) -> float:
 
 
 def float64_difference(net: torch.nn.Module, episode, inner_steps: int) -> float:
-    """The same comparison in float64. In float32 the two differ by round-off that the inner steps
-    amplify (a ReLU input that rounds to the other side of zero, with many equal pixels in blank
-    glyph regions); in float64 they must agree to about 1e-13, which shows the float32 figure is
-    round-off and not a different gradient."""
-    import learn2learn as l2l
-
-    double = copy.deepcopy(net).double()
-    sx, qx = episode.support_x.double(), episode.query_x.double()
-    ours = MAML(double, inner_lr=INNER_LR, inner_steps=inner_steps)
-    theirs = l2l.algorithms.MAML(copy.deepcopy(double), lr=INNER_LR)
-    params = ours.adapt(sx, episode.support_y)
-    ours.task_losses(params, qx, episode.query_y).mean().backward()
-    B = sx.shape[0]
-    for b in range(B):
-        learner = theirs.clone()
-        for _ in range(inner_steps):
-            learner.adapt(F.cross_entropy(learner(sx[b]), episode.support_y[b]))
-        (F.cross_entropy(learner(qx[b]), episode.query_y[b]) / B).backward()
-    return relative_difference(ours.model.parameters(), theirs.module.parameters())
+    """The same comparison as :func:`make_steps` makes, on float64 copies of ``net`` and ``episode``.
+    In float32 the two differ by round-off that the inner steps amplify (a ReLU input that rounds to
+    the other side of zero, with many equal pixels in blank glyph regions); in float64 they must
+    agree to about 1e-13, which shows the float32 figure is round-off and not a different gradient."""
+    double = SimpleNamespace(support_x=episode.support_x.double(), support_y=episode.support_y,
+                             query_x=episode.query_x.double(), query_y=episode.query_y)
+    return make_steps(copy.deepcopy(net).double(), double, inner_steps)[2]
 
 
 def bench_setting(name: str, train_split, device: torch.device, steps: int, repeats: int,

@@ -79,8 +79,9 @@ class MAML(nn.Module):
     def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1, first_order: bool = False,
                  loss: Loss = F.cross_entropy, check_finite: bool = True, task_chunk: int | None = None) -> None:
         super().__init__()
-        if task_chunk is not None:
-            check_steps(task_chunk, "task_chunk")
+        if task_chunk is not None and (type(task_chunk) is not int or task_chunk < 1):
+            raise ValueError(f"task_chunk must be None (automatic) or an integer >= 1 (the most tasks per "
+                             f"vectorised piece), got {task_chunk!r}")
         self.model = with_batch_statistics(model)
         self.inner_lr = check_learning_rate(inner_lr)
         self.inner_steps = check_steps(inner_steps)
