@@ -48,10 +48,10 @@ import copy
 import statistics
 from types import SimpleNamespace
 
+import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
 import torch
 import torch.nn.functional as F
 
-import metalib
 from metalib.backbones import Conv4Classifier
 from metalib.optimization import MAML
 from metalib.profiling import graph_bytes

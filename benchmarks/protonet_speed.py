@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import argparse
 
+import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
 import torch
 
-import metalib
 from metalib.backbones import Conv4
 from metalib.metric import PrototypicalNetwork
 from metalib.results import save_results

@@ -8,7 +8,7 @@ What it reproduces
     3x3 convolutions of 64 filters with stride 2, batch norm with the statistics of the batch it
     sees, a spatial mean and a linear head).
 
-    The data and the split are those of ``experiments/metric_omniglot.py``, imported from it: the two
+    The data and the split are those of ``experiments/metric_omniglot.py`` (``omniglot_protocol.py``): the two
     *minimal* background archives of Omniglot (242 characters of 8 alphabets, 20 drawings each), each
     character turned by 0, 90, 180 and 270 degrees as a class of its own (968 classes), split by
     alphabet with ``split(fractions=(0.6, 0, 0.4), seed=0)``. The papers used all 1623 characters
@@ -89,17 +89,17 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # the sibling script, however this one is run
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # omniglot_protocol.py, however this is run
 
-import metalib  # noqa: E402
 from metalib import budget  # noqa: E402
 from metalib.backbones import Conv4Classifier  # noqa: E402
 from metalib.optimization import ANIL, MAML, MetaSGD, Reptile  # noqa: E402
 from metalib.results import save_results  # noqa: E402
-from metric_omniglot import SETTINGS, default_data, load_split, test_queries  # noqa: E402
+from omniglot_protocol import SETTINGS, default_data, load_split, test_queries  # noqa: E402
 
 METHODS = ("maml", "fomaml", "reptile", "metasgd", "anil")
 NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "metasgd": "Meta-SGD",

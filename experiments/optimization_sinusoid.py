@@ -50,10 +50,10 @@ import shlex
 import sys
 import time
 
+import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
 import torch
 import torch.nn.functional as F
 
-import metalib
 from metalib import budget
 from metalib.backbones import MLP
 from metalib.data.sinusoid import SinusoidTasks

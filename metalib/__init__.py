@@ -2,6 +2,8 @@
 
 Small modules with names that say what they hold:
 
+- :mod:`metalib.threads`: CPU threads that sleep instead of spinning when idle (set at import,
+  before PyTorch loads; see the module for why and what it measured).
 - :mod:`metalib.device`: :func:`get_device` (CUDA when present, ``METALIB_DEVICE`` overrides) and
   :func:`seed_everything`.
 - :mod:`metalib.budget`: the ``default`` and ``full`` budgets (``METALIB_BUDGET``).
@@ -16,7 +18,11 @@ Small modules with names that say what they hold:
   Reptile, the LSTM meta-learner), a whole meta-batch of tasks at once.
 - :mod:`metalib.plotting`: figure helpers the chapters share.
 """
-from . import budget, data
+from .threads import wait_passively
+
+wait_passively()   # before anything imports torch: libgomp reads the policy once, at load
+
+from . import budget, data  # noqa: E402
 from .device import get_device, seed_everything
 from .evaluation import Estimate, evaluate, mean_ci95
 from .tasks import Episode, EpisodeSampler
