@@ -55,6 +55,13 @@ def built_pages() -> list[str]:
     )
 
 
+# Visible code cells wider than their box: [scroll width, box width, first long line].
+SCROLLING_CODE = """() => [...document.querySelectorAll('.cell_input pre')]
+    .filter(pre => pre.clientWidth > 0 && pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => [pre.scrollWidth, pre.clientWidth,
+                 pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '')])"""
+
+
 def toc_pages() -> list[str]:
     """The HTML page of the root and of every file listed in _toc.yml."""
     def files(entries):
@@ -256,6 +263,10 @@ def test_page_renders_offline(page_name, server, browser):
 
         # images, including those inside rendered widgets (an Output widget's plot)
         problems += [f"image did not load: {src}" for src in page.evaluate(BROKEN_IMAGES)]
+
+        # code that fits the page: no visible code cell scrolls sideways
+        problems += [f"code cell scrolls sideways ({wide}px of {shown}px): {line!r}"
+                     for wide, shown, line in page.evaluate(SCROLLING_CODE)]
     finally:
         shot = screenshot_path(page_name)
         shot.parent.mkdir(parents=True, exist_ok=True)
