@@ -235,7 +235,7 @@ def test_page_renders_offline(page_name, server, browser):
             source = (HTML / urlsplit(target).path.lstrip("/")).read_text(encoding="utf-8")
 
         # math: wait until MathJax has typeset the page, then look for what it left
-        if "mathjax" in source.lower():
+        if "window.MathJax" in source or re.search(r"<script[^>]*mathjax", source, re.I):   # a page with math
             state = page.evaluate(WAIT_FOR_MATHJAX)
             if state != "typeset":
                 problems.append(f"MathJax: {state}")

@@ -35,6 +35,7 @@ for arg in "$@"; do
   esac
 done
 
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}   # metalib/threads.py; set here for pytest too
 failed=()
 # step NAME SECONDS COMMAND...: run one step under a time limit, report it, go on whatever happens
 step() {
