@@ -9,6 +9,8 @@ bash tools/setup.sh
 bash tools/fetch_js.sh
 config=()
 if [[ ${BOOK_EXECUTE:-0} == 1 ]]; then
+  # the notebooks run one after another here, so each kernel may use every core
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
   source tools/kernel_env.sh
   sed 's/^\(  execute_notebooks:\) "off"$/\1 force/' _config.yml > _config.execute.yml
   grep -q '^  execute_notebooks: force$' _config.execute.yml || { echo "book: could not switch execution on" >&2; exit 1; }
