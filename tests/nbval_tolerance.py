@@ -49,17 +49,17 @@ TOKEN = re.compile(rf"(?<![\w.])({NUMBER})(\s*±\s*({NUMBER}))?(?![\w])")
 
 
 def _unit(text: str) -> float:
-    """One unit of the last printed digit: 0.01 for '3.44', 1 for '300', 0.1e-7 for '1.2e-08'."""
+    """One unit of the last printed digit: 0.01 for '3.44', 1 for '300', 1e-09 for '1.2e-08'."""
     mantissa, _, exponent = text.lower().partition("e")
     decimals = len(mantissa.partition(".")[2])
     return 10.0 ** (-decimals + (int(exponent) if exponent else 0))
 
 
-def _close(stored: str, new: str, rtol: float, unit_factor: float = 1.0) -> bool:
+def _close(stored: str, new: str, rtol: float) -> bool:
     a, b = float(stored), float(new)
     if "e" in stored.lower() and "e" in new.lower() and abs(a) < ROUNDOFF and abs(b) < ROUNDOFF:
         return True
-    return abs(a - b) <= rtol * max(abs(a), abs(b)) + unit_factor * max(_unit(stored), _unit(new))
+    return abs(a - b) <= rtol * max(abs(a), abs(b)) + max(_unit(stored), _unit(new))
 
 
 def _skeleton(text: str) -> str:
