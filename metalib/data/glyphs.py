@@ -671,13 +671,14 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _drawings(chars: Sequence[str | Character], examples_per_class: int, seed: int, style: GlyphStyle,
-              chunk: int) -> Iterator[torch.Tensor]:
-    """The binary canvases (uint8 0/1 ``[m, canvas, canvas]``) of all drawings, ``chunk`` at a time.
+def _plan(chars: Sequence[str | Character], examples_per_class: int, seed: int, style: GlyphStyle
+          ) -> tuple[list[tuple[str, int]], torch.Tensor, torch.Tensor, _Drawers]:
+    """Every random choice of every drawing, drawn up front from one generator seeded with ``seed``.
 
-    Drawing ``e`` of character ``c`` is row ``c * examples_per_class + e``. All randomness is drawn
-    up front from one generator seeded with ``seed``, so the chunking never changes the result, and
-    only the (character, face) glyphs some drawing uses are rasterised and thinned.
+    Returns the (character, face) glyphs, the sorted indices of those some drawing uses, each
+    drawing's index into them, and the drawers. Drawing ``e`` of character ``c`` is row
+    ``c * examples_per_class + e``. Nothing is rasterised, so the factors of a set
+    (:func:`drawing_factors`) cost no drawing.
     """
     characters = _characters_of(chars)
     examples_per_class = _check_int("examples_per_class", examples_per_class, 1)
@@ -688,10 +689,84 @@ def _drawings(chars: Sequence[str | Character], examples_per_class: int, seed: i
     wanted = (first_face[:, None] + (pick * n_faces[:, None]).long().clamp(max=n_faces[:, None] - 1)).flatten()
     used, glyph = torch.unique(wanted, return_inverse=True)  # sorted: the same glyph order for any chunking
     pairs = [(c.char, f) for c in characters for f in c.faces]
+    return pairs, used, glyph, _sample_drawers(generator, glyph, style)
+
+
+def _drawings(chars: Sequence[str | Character], examples_per_class: int, seed: int, style: GlyphStyle,
+              chunk: int) -> Iterator[torch.Tensor]:
+    """The binary canvases (uint8 0/1 ``[m, canvas, canvas]``) of all drawings, ``chunk`` at a time.
+
+    All randomness comes from :func:`_plan`, so the chunking never changes the result, and only
+    the (character, face) glyphs some drawing uses are rasterised and thinned.
+    """
+    pairs, used, glyph, drawers = _plan(chars, examples_per_class, seed, style)
     skeletons = _glyph_skeletons([pairs[i] for i in used.tolist()])
-    drawers = _sample_drawers(generator, glyph, style)
     for lo in range(0, glyph.shape[0], chunk):
         yield _draw(skeletons, drawers[lo:lo + chunk], style)
+
+
+@dataclass(frozen=True)
+class DrawingFactors:
+    """The rendering factors of every drawing, each a tensor ``[C, E]`` (class, drawing).
+
+    Attributes:
+        face: index into :data:`FACE_FILES` of the typeface the skeleton came from.
+        pen_width: stroke width in pixels of the 105x105 canvas (3, 5 or 7 by default).
+        rotation: rotation in degrees (positive: clockwise as displayed, with rows going down).
+        scale: the longer side before distortion, as a fraction of the canvas.
+        aspect: the width/height stretch (1: none).
+        shear: the horizontal shear.
+        shift_x, shift_y: the centre's offset from the canvas centre, as a fraction of the canvas.
+    """
+
+    face: torch.Tensor
+    pen_width: torch.Tensor
+    rotation: torch.Tensor
+    scale: torch.Tensor
+    aspect: torch.Tensor
+    shear: torch.Tensor
+    shift_x: torch.Tensor
+    shift_y: torch.Tensor
+
+
+def drawing_factors(chars: Sequence[str | Character], examples_per_class: int, seed: int = 0,
+                    style: GlyphStyle = GlyphStyle()) -> DrawingFactors:
+    """The factors behind ``render_characters(chars, examples_per_class, seed=seed, style=style)``.
+
+    Read from the same random plan the drawings are made from (no drawing is made, so it takes
+    milliseconds), which is what lets one glyph image carry several labels: its character, its
+    alphabet and how it was drawn. For the cached set of :func:`load_glyphs`, pass
+    ``characters_of(data.class_names)`` and the same ``examples_per_class`` and ``seed``.
+
+    Example:
+        >>> f = drawing_factors("AB", examples_per_class=3)
+        >>> f.pen_width.shape, sorted(set(f.pen_width.flatten().tolist())) <= [3, 5, 7]
+        (torch.Size([2, 3]), True)
+    """
+    pairs, used, glyph, drawers = _plan(chars, examples_per_class, seed, style)
+    shape = (len(chars), examples_per_class)
+    face = torch.tensor([pairs[i][1] for i in used.tolist()], dtype=torch.int64)[glyph]
+    linear = drawers.affine[:, :, :2]  # R(θ) @ [[s h, shear h], [0, h / s]]: read the factors back
+    theta = torch.atan2(linear[:, 1, 0], linear[:, 0, 0])
+    aspect = linear[:, :, 0].norm(dim=1) / drawers.half
+    upper_right = torch.cos(theta) * linear[:, 0, 1] + torch.sin(theta) * linear[:, 1, 1]  # shear h
+    offset = (drawers.centre - (style.canvas - 1) / 2) / style.canvas
+    return DrawingFactors(
+        face=face.view(shape), pen_width=(2 * drawers.pen + 1).view(shape), rotation=torch.rad2deg(theta).view(shape),
+        scale=(2 * drawers.half / style.canvas).view(shape), aspect=aspect.view(shape),
+        shear=(upper_right / drawers.half).view(shape), shift_x=offset[:, 0].view(shape),
+        shift_y=offset[:, 1].view(shape))
+
+
+def characters_of(class_names: Sequence[str]) -> list[Character]:
+    """The :class:`Character` of each glyph class name (``"Greek/U+03B2"``), with the faces that draw it."""
+    out = []
+    for name in class_names:
+        alphabet, _, code = name.rpartition("/U+")
+        if not alphabet or not code:
+            raise ValueError(f"{name!r} is not a glyph class name like 'Greek/U+03B2'")
+        out.append(Character(chr(int(code, 16)), alphabet, _characters_of([chr(int(code, 16))])[0].faces))
+    return out
 
 
 def render_characters(chars: Sequence[str | Character], examples_per_class: int, size: int = 28,
