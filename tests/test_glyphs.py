@@ -303,3 +303,34 @@ def test_transfer_to_real_omniglot(built, tmp_path, monkeypatch):
     assert trained_accuracy > 0.75, measured
     assert trained_accuracy > untrained_accuracy + 0.25, measured
     assert trained_accuracy > pixel_accuracy + 0.3, measured
+
+
+def test_drawing_factors_describe_the_drawings():
+    """The factors are read from the same random plan as the drawings: the pen width sets the ink, and
+    a vertical bar leans by the rotation less the shear's tilt."""
+    from metalib.data.glyphs import drawing_factors
+    n = 200
+    f = drawing_factors("|", n, seed=3)
+    assert f.face.shape == f.rotation.shape == (1, n)
+    assert set(f.pen_width.flatten().tolist()) <= {3, 5, 7}
+    image = render_characters("|", n, size=105, seed=3)[0].double()
+    ink = image.sum((1, 2))
+    assert torch.corrcoef(torch.stack([ink, f.pen_width[0].double()]))[0, 1] > 0.8
+    ys, xs = torch.meshgrid(torch.arange(105.0), torch.arange(105.0), indexing="ij")
+    mean_x, mean_y = ((image * xs).sum((1, 2)) / ink)[:, None, None], ((image * ys).sum((1, 2)) / ink)[:, None, None]
+    sxx = (image * (xs - mean_x) ** 2).sum((1, 2))
+    syy = (image * (ys - mean_y) ** 2).sum((1, 2))
+    sxy = (image * (xs - mean_x) * (ys - mean_y)).sum((1, 2))
+    lean = torch.remainder(torch.rad2deg(0.5 * torch.atan2(2 * sxy, sxx - syy)), 180) - 90
+    predicted = f.rotation[0] - torch.rad2deg(torch.atan(f.shear[0] * f.aspect[0])).float()
+    assert torch.corrcoef(torch.stack([lean.float(), predicted]))[0, 1] > 0.8
+
+
+def test_drawing_factors_of_the_cached_set_come_from_its_class_names(built):
+    from metalib.data.glyphs import characters_of, drawing_factors
+    names = built.data.class_names[:30]
+    assert list(characters_of(names)) == list(glyph_characters()[:30])  # same alphabets and faces
+    f = drawing_factors(characters_of(names), 20, seed=0)
+    assert f.pen_width.shape == (30, 20) and bool((f.scale > 0).all())
+    with pytest.raises(ValueError, match="not a glyph class name"):
+        characters_of(["A"])

@@ -1,0 +1,121 @@
+"""How much one training step of PCGrad and MGDA costs against equal weighting, and against T backward passes.
+
+What it runs
+    Chapter 2's hard-sharing network on 28x28 glyphs (``MLP 784-256-128`` trunk with ReLU, one
+    linear head per task; :mod:`metalib.multitask.glyph_tasks`), a batch of 64 images, Adam, for
+    ``T = 2, 4, 8`` tasks (the first ``T`` of character, alphabet, pen, rotation, face, scale, aspect,
+    shear). Four kinds of step, each forward + losses + backward + ``optimizer.step()``:
+
+    - ``equal``: ``losses.sum().backward()``;
+    - ``pcgrad``, ``mgda``: :class:`metalib.multitask.training.MultiTaskStep`, whose task Jacobian comes
+      from **one** batched backward (``torch.autograd.grad(..., is_grads_batched=True)``);
+    - ``pcgrad_loop``: the same PCGrad step with the Jacobian from ``T`` separate backward passes
+      (:func:`metalib.multitask.jacobian.task_jacobian_loop`), the way most implementations do it.
+
+    Every kind runs ``--warmup`` untimed steps, then ``--repeats`` timed blocks of ``--steps``
+    steps, interleaved (equal, pcgrad, mgda, loop, equal, ...) so that a change of machine load hits
+    all alike; the figure is the median block's time per step. The target (issue 12): at ``T = 4``, a
+    PCGrad or MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores.
+
+How to run it (from the repository root, on a quiet machine)
+    python benchmarks/multitask_speed.py --device cpu         # stores results/benchmarks/multitask_speed_cpu.json
+    python benchmarks/multitask_speed.py --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
+import torch
+from torch import nn
+
+from metalib.backbones import MLP
+from metalib.multitask import HardSharing, pcgrad, task_jacobian_loop, write_gradients
+from metalib.multitask.glyph_tasks import KINDS, TASKS, glyph_multitask_set, head_width, task_losses
+from metalib.multitask.training import MultiTaskStep
+from metalib.results import save_results
+from timing import timed   # benchmarks/timing.py, beside this script
+
+KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "pcgrad_loop")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: metalib.get_device())")
+    p.add_argument("--tasks", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--steps", type=int, default=20, help="steps per timed block (default: 20)")
+    p.add_argument("--repeats", type=int, default=7, help="timed blocks per kind (default: 7)")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--out", default=None, help="results name (default: multitask_speed_<device type>)")
+    return p.parse_args()
+
+
+def network(data, tasks):
+    trunk = nn.Sequential(MLP([28 * 28, 256, 128]), nn.ReLU())
+    return HardSharing(trunk, [nn.Linear(128, head_width(data, t)) for t in tasks])
+
+
+def make_step(kind, model, data, tasks, batch, device):
+    g = torch.Generator().manual_seed(0)
+    index = torch.randint(len(data), (batch,), generator=g)
+    part = data.subset(index)
+    x = part.x.to(device)
+    part = type(part)(x, {k: v.to(device) for k, v in part.targets.items()}, part.classes)
+    kinds = [KINDS[t] for t in tasks]
+    if kind == "equal":
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            task_losses(model(x), part, tasks).sum().backward()
+            optimizer.step()
+        return step
+    if kind == "pcgrad_loop":
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        shared, task = model.shared_parameters(), model.task_parameters()
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            losses = task_losses(model(x), part, tasks)
+            jac = task_jacobian_loop(losses, shared + task)
+            n = sum(p.numel() for p in shared)
+            write_gradients(shared, pcgrad(jac[:, :n]))
+            write_gradients(task, jac[:, n:].sum(0))
+            optimizer.step()
+        return step
+    runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), kind, kinds)
+    return lambda: runner.step(task_losses(model(x), part, tasks))
+
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device(args.device) if args.device else metalib.get_device()
+    data = glyph_multitask_set()
+    rows = []
+    for t in args.tasks:
+        tasks = TASKS[:t]
+        torch.manual_seed(0)
+        steps = {k: make_step(k, network(data, tasks).to(device), data, tasks, args.batch, device)
+                 for k in KINDS_OF_STEP}
+        for k in KINDS_OF_STEP:
+            timed(steps[k], args.warmup, device)
+        blocks = {k: [] for k in KINDS_OF_STEP}
+        for _ in range(args.repeats):
+            for k in KINDS_OF_STEP:
+                blocks[k].append(timed(steps[k], args.steps, device) / args.steps)
+        ms = {k: 1000 * statistics.median(v) for k, v in blocks.items()}
+        row = {"tasks": t, **{f"{k}_ms": round(v, 3) for k, v in ms.items()},
+               **{f"{k}_vs_equal": round(ms[k] / ms["equal"], 3) for k in KINDS_OF_STEP if k != "equal"}}
+        rows.append(row)
+        print(f"T={t}: " + ", ".join(f"{k} {ms[k]:.2f} ms" for k in KINDS_OF_STEP)
+              + f"; pcgrad/equal {row['pcgrad_vs_equal']:.2f}, mgda/equal {row['mgda_vs_equal']:.2f}, "
+                f"loop/equal {row['pcgrad_loop_vs_equal']:.2f}")
+    path = save_results("benchmarks/" + (args.out or f"multitask_speed_{device.type}"),
+                        {"steps": rows, "batch": args.batch}, device=device)
+    print(f"stored {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The loop every multi-task method in the chapter shares: losses in, one optimiser step out.
+
+A method is either a **loss weighting** (it turns the ``T`` losses into one scalar, and a plain
+``backward`` does the rest) or a **gradient combination** (it needs each task's gradient of the
+shared parameters and returns one update). :class:`MultiTaskStep` hides the difference:
+
+- ``"equal"``, ``"log_sum"``, ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``: ``weighting(losses).backward()``;
+- ``"mean"``, ``"pcgrad"``, ``"mgda"``, ``"imtl_g"``, ``"cagrad"``: one batched backward gives the
+  Jacobian of all losses with respect to the shared *and* the task parameters
+  (:func:`~metalib.multitask.jacobian.task_jacobian`); the method combines the shared columns, and
+  each head gets its own task's gradient (the sum of its columns, which are zero for other tasks).
+
+Scales differ (PCGrad returns a sum of ``T`` gradients, MGDA a convex combination); with Adam, which
+divides by a running gradient scale, that matters little.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import AGGREGATORS
+from .dwa import DynamicWeightAverage
+from .gradnorm import GradNorm
+from .jacobian import task_jacobian, write_gradients
+from .scalarization import equal_weighting, log_sum
+from .uncertainty import UncertaintyWeighting
+
+WEIGHTINGS = ("equal", "log_sum", "uncertainty", "gradnorm", "dwa")
+METHODS = WEIGHTINGS + tuple(k for k in AGGREGATORS if k != "mean")
+
+
+class MultiTaskStep:
+    """``step(losses)``: one optimiser step of ``method`` on a model with shared and task parameters.
+
+    Args:
+        shared, task: the shared parameters (trunk) and the task-specific ones (heads).
+        method: one of :data:`METHODS`.
+        kinds: each task's ``"regression"`` or ``"classification"`` (uncertainty weighting only).
+        lr: Adam's learning rate for the network.
+        weighting_lr: the learning rate of the method's own parameters (uncertainty weighting's
+            log-variances, GradNorm's weights); ``None``: the same as ``lr``.
+        last_shared: GradNorm's layer ``W`` (default: the last two shared tensors, a linear layer).
+        dwa_window: steps per DWA "epoch".
+    """
+
+    def __init__(self, shared: Sequence[nn.Parameter], task: Sequence[nn.Parameter], method: str,
+                 kinds: Sequence[str], lr: float = 1e-3, weighting_lr: float | None = None,
+                 last_shared: Sequence[nn.Parameter] | None = None, dwa_window: int = 20,
+                 aggregator_options: dict | None = None) -> None:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        self.shared, self.task, self.method = list(shared), list(task), method
+        self.kinds = list(kinds)
+        groups: list[dict] = [{"params": self.shared + self.task, "lr": lr}]
+        self.weighting: nn.Module | DynamicWeightAverage | None = None
+        if method == "uncertainty":
+            self.weighting = UncertaintyWeighting(self.kinds)
+            groups += self.weighting.parameter_groups(weighting_lr or lr)
+        elif method == "gradnorm":
+            self.weighting = GradNorm(len(self.kinds))
+            groups.append({"params": [self.weighting.weights], "lr": weighting_lr or lr})
+            self.last_shared = list(last_shared) if last_shared is not None else self.shared[-2:]
+        elif method == "dwa":
+            self.weighting = DynamicWeightAverage(len(self.kinds))
+        self.optimizer = torch.optim.Adam(groups)
+        self.aggregator: Callable | None = AGGREGATORS.get(method)
+        self.options = aggregator_options or {}
+        self.dwa_window, self.steps = dwa_window, 0
+
+    def step(self, losses: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.aggregator is not None:
+            jac = task_jacobian(losses, self.shared + self.task)
+            n = sum(p.numel() for p in self.shared)
+            write_gradients(self.shared, self.aggregator(jac[:, :n], **self.options))
+            write_gradients(self.task, jac[:, n:].sum(0))
+        elif self.method == "equal":
+            equal_weighting(losses).backward()
+        elif self.method == "log_sum":
+            log_sum(losses).backward()
+        elif self.method == "gradnorm":
+            self.weighting(losses, self.last_shared).backward()
+        else:
+            self.weighting(losses).backward()
+        self.optimizer.step()
+        self.steps += 1
+        if self.method == "gradnorm":
+            self.weighting.renormalise()
+        if self.method == "dwa" and self.steps % self.dwa_window == 0:
+            self.weighting.end_epoch()
