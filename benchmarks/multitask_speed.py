@@ -4,16 +4,20 @@ What it runs
     Chapter 2's hard-sharing network on 28x28 glyphs (``MLP 784-256-128`` trunk with ReLU, one
     linear head per task; :mod:`metalib.multitask.glyph_tasks`), a batch of 64 images, Adam, for
     ``T = 2, 4, 8`` tasks (the first ``T`` of character, alphabet, pen, rotation, face, scale, aspect,
-    shear). Four kinds of step, each forward + losses + backward + ``optimizer.step()``:
+    shear). Five kinds of step, each forward + losses + backward + ``optimizer.step()``:
 
     - ``equal``: ``losses.sum().backward()``;
-    - ``pcgrad``, ``mgda``: :class:`metalib.multitask.training.MultiTaskStep`, whose task Jacobian comes
-      from **one** batched backward (``torch.autograd.grad(..., is_grads_batched=True)``);
-    - ``pcgrad_loop``: the same PCGrad step with the Jacobian from ``T`` separate backward passes
+    - ``pcgrad``, ``mgda``: :class:`metalib.multitask.training.MultiTaskStep` with ``trunk=``: the Gram
+      matrix of the task gradients from one batched backward pass that computes no weight gradient
+      of the trunk, then one ordinary backward with the method's weights
+      (:mod:`metalib.multitask.gramian`);
+    - ``pcgrad_jacobian``: the same PCGrad update from the full task Jacobian, also from **one**
+      batched backward (``torch.autograd.grad(..., is_grads_batched=True)``);
+    - ``pcgrad_loop``: the same PCGrad update with the Jacobian from ``T`` separate backward passes
       (:func:`metalib.multitask.jacobian.task_jacobian_loop`), the way most implementations do it.
 
     Every kind runs ``--warmup`` untimed steps, then ``--repeats`` timed blocks of ``--steps``
-    steps, interleaved (equal, pcgrad, mgda, loop, equal, ...) so that a change of machine load hits
+    steps, interleaved (equal, pcgrad, mgda, ..., equal, ...) so that a change of machine load hits
     all alike; the figure is the median block's time per step. The target (issue 12): at ``T = 4``, a
     PCGrad or MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores.
 
@@ -37,7 +41,7 @@ from metalib.multitask.training import MultiTaskStep
 from metalib.results import save_results
 from timing import timed   # benchmarks/timing.py, beside this script
 
-KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "pcgrad_loop")
+KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "pcgrad_jacobian", "pcgrad_loop")
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,7 +89,9 @@ def make_step(kind, model, data, tasks, batch, device):
             write_gradients(task, jac[:, n:].sum(0))
             optimizer.step()
         return step
-    runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), kind, kinds)
+    method, trunk = ("pcgrad", None) if kind == "pcgrad_jacobian" else (kind, model.trunk)
+    runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), method, kinds, trunk=trunk,
+                           heads=model.heads if trunk is not None else None)
     return lambda: runner.step(task_losses(model(x), part, tasks))
 
 
@@ -110,8 +116,8 @@ def main() -> None:
                **{f"{k}_vs_equal": round(ms[k] / ms["equal"], 3) for k in KINDS_OF_STEP if k != "equal"}}
         rows.append(row)
         print(f"T={t}: " + ", ".join(f"{k} {ms[k]:.2f} ms" for k in KINDS_OF_STEP)
-              + f"; pcgrad/equal {row['pcgrad_vs_equal']:.2f}, mgda/equal {row['mgda_vs_equal']:.2f}, "
-                f"loop/equal {row['pcgrad_loop_vs_equal']:.2f}")
+              + "; against equal: " + ", ".join(f"{k} {row[k + '_vs_equal']:.2f}x"
+                                                 for k in KINDS_OF_STEP if k != "equal"))
     path = save_results("benchmarks/" + (args.out or f"multitask_speed_{device.type}"),
                         {"steps": rows, "batch": args.batch}, device=device)
     print(f"stored {path}")

@@ -10,7 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 from metalib.multitask import (AGGREGATORS, cagrad, cagrad_weights, imtl_g, mean_gradient, mgda, mgda_weights,
                                pcgrad, task_jacobian, task_jacobian_loop, write_gradients)
+from metalib.multitask.gramian import LinearGramian
 from metalib.multitask.simplex import faces
+from metalib.multitask.training import MultiTaskStep
 
 torchjd = pytest.importorskip("torchjd")
 from torchjd import aggregation  # noqa: E402
@@ -30,7 +32,7 @@ def test_golden_values_on_the_conflicting_jacobian(method, expected):
 
 
 def test_mgda_weights_on_the_conflicting_jacobian():
-    assert torch.allclose(mgda_weights(CONFLICT), torch.tensor([0.6, 0.4], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(mgda_weights(CONFLICT @ CONFLICT.T), torch.tensor([0.6, 0.4], dtype=torch.float64), atol=1e-12)
 
 
 def random_jacobian(seed, tasks, params=20):
@@ -64,7 +66,7 @@ def kkt_gap(gram, w):
 def test_mgda_is_exact_where_frank_wolfe_stops_short(seed, tasks):
     j = random_jacobian(seed, tasks)
     gram = j @ j.T
-    ours = mgda_weights(j)
+    ours = mgda_weights(gram)
     theirs = aggregation.MGDAWeighting(epsilon=1e-30, max_iters=5_000)(gram)
     assert kkt_gap(gram, ours) > -1e-12
     assert ours @ gram @ ours <= theirs @ gram @ theirs + 1e-12
@@ -84,7 +86,7 @@ def test_cagrad_reaches_torchjd_dual_optimum_or_better(seed, tasks):
         w = (v - 1 / tasks) / (v - 1 / tasks).sum()
         return float(w @ b + root_phi * (w @ gram @ w).sqrt())
 
-    ours, theirs = cagrad_weights(j, 0.5), aggregation.CAGradWeighting(c=0.5, norm_eps=0)(gram)
+    ours, theirs = cagrad_weights(gram, 0.5), aggregation.CAGradWeighting(c=0.5, norm_eps=0)(gram)
     assert dual(ours) <= dual(theirs) + 1e-12
     assert (ours @ j - theirs @ j).abs().max() < 1e-3 * (theirs @ j).abs().max()
 
@@ -201,3 +203,52 @@ def test_write_gradients_round_trip_and_error():
     assert torch.equal(params[1].grad, 2 * flat[6:])
     with pytest.raises(ValueError, match="hold 10 numbers"):
         write_gradients(params, torch.zeros(9))
+
+
+def glyph_like_model(tasks=3):
+    torch.manual_seed(0)
+    trunk = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 9), torch.nn.ReLU(),
+                                torch.nn.Linear(9, 5), torch.nn.Tanh())
+    heads = torch.nn.ModuleList(torch.nn.Linear(5, 2) for _ in range(tasks))
+    return trunk.double(), heads.double()
+
+
+def test_linear_gramian_is_j_jt_without_j():
+    trunk, heads = glyph_like_model()
+    hooks = LinearGramian(trunk, heads)
+    x = torch.randn(16, 3, 4, dtype=torch.float64)
+    z = trunk(x)
+    losses = torch.stack([h(z).pow(2).mean() * (i + 1) for i, h in enumerate(heads)])
+    gram, dz, head_grads = hooks.gramian(losses)
+    jac = task_jacobian(losses, list(trunk.parameters()), retain_graph=True)
+    assert torch.allclose(gram, jac @ jac.T, rtol=1e-12, atol=1e-12)
+    own = torch.autograd.grad(losses[0], list(heads[0].parameters()), retain_graph=True)
+    assert all(torch.allclose(a, b) for a, b in zip(head_grads[:2], own))  # head 0: task 0's gradient
+    with pytest.raises(ValueError, match="nn.Linear layers"):
+        LinearGramian(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3)), [])
+    with torch.no_grad():
+        trunk(x)  # any new forward pass, even without gradients, clears what was recorded
+    with pytest.raises(RuntimeError, match="run the trunk forward"):
+        hooks.gramian(losses)
+
+
+@pytest.mark.parametrize("method", ["mean", "pcgrad", "mgda", "imtl_g", "cagrad"])
+def test_gramian_step_equals_jacobian_step(method):
+    grads = []
+    for use_trunk in (False, True):
+        trunk, heads = glyph_like_model()
+        step = MultiTaskStep(list(trunk.parameters()), list(heads.parameters()),
+                             "pcgrad" if method == "mean" else method, ["regression"] * 3,
+                             trunk=trunk if use_trunk else None, heads=heads if use_trunk else None)
+        if method == "mean":
+            step.aggregator = AGGREGATORS["mean"]
+            step.method = "mean"
+        x = torch.randn(16, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        z = trunk(x)
+        losses = torch.stack([(h(z) - i).pow(2).mean() for i, h in enumerate(heads)])
+        step.optimizer.step = lambda: None  # compare the gradients, not Adam's step
+        torch.manual_seed(5)  # PCGrad's visiting order
+        step.step(losses)
+        grads.append([p.grad.clone() for p in [*trunk.parameters(), *heads.parameters()]])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)

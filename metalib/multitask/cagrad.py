@@ -27,13 +27,12 @@ from .jacobian import check_jacobian
 from .simplex import check_gram, newton_on_faces
 
 
-def cagrad_weights(jacobian: torch.Tensor, c: float = 0.5, rescale: bool = False) -> torch.Tensor:
-    """The weights ``v [T]`` with ``d = Jᵀ v`` (``v = 1/T + (√φ / ‖g_w*‖) w*``)."""
+def cagrad_weights(gram: torch.Tensor, c: float = 0.5, rescale: bool = False) -> torch.Tensor:
+    """The weights ``v [T]`` with ``d = Jᵀ v`` (``v = 1/T + (√φ / ‖g_w*‖) w*``), from ``G = J Jᵀ``."""
     if isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0:
         raise ValueError(f"c must be a number >= 0 (the radius of the ball, in units of the average "
                          f"gradient's norm; 0.4 to 0.5 in the paper), got {c!r}")
-    jacobian = check_jacobian(jacobian)
-    gram = check_gram(jacobian @ jacobian.T)
+    gram = check_gram(gram)
     t = gram.shape[0]
     scale = gram.diagonal().max().clamp(min=torch.finfo(gram.dtype).tiny)
     g = gram / scale  # the weights do not depend on the scale; this keeps the solver's numbers near 1
@@ -67,4 +66,5 @@ def cagrad(jacobian: torch.Tensor, c: float = 0.5, rescale: bool = False) -> tor
         >>> cagrad(torch.tensor([[-4.0, 1, 1], [6, 1, 1]], dtype=torch.float64), c=0.5)
         tensor([0.1835, 1.2041, 1.2041], dtype=torch.float64)
     """
-    return cagrad_weights(jacobian, c, rescale) @ jacobian
+    jacobian = check_jacobian(jacobian)
+    return cagrad_weights(jacobian @ jacobian.T, c, rescale) @ jacobian

@@ -23,12 +23,12 @@ from __future__ import annotations
 import torch
 
 from .jacobian import check_jacobian
+from .simplex import check_gram
 
 
-def imtl_g_weights(jacobian: torch.Tensor) -> torch.Tensor:
-    """The weights ``w [T]`` (summing to one, or all zero when no combination exists)."""
-    jacobian = check_jacobian(jacobian)
-    gram = jacobian @ jacobian.T
+def imtl_g_weights(gram: torch.Tensor) -> torch.Tensor:
+    """The weights ``w [T]`` (summing to one, or all zero when no combination exists) from ``G = J Jᵀ``."""
+    gram = check_gram(gram)
     v = torch.linalg.pinv(gram, hermitian=True) @ gram.diagonal().sqrt()
     total = v.sum()
     return torch.zeros_like(v) if total.abs() < 1e-12 else v / total
@@ -41,4 +41,5 @@ def imtl_g(jacobian: torch.Tensor) -> torch.Tensor:
         >>> imtl_g(torch.tensor([[-4.0, 1, 1], [6, 1, 1]], dtype=torch.float64))
         tensor([0.0767, 1.0000, 1.0000], dtype=torch.float64)
     """
-    return imtl_g_weights(jacobian) @ jacobian
+    jacobian = check_jacobian(jacobian)
+    return imtl_g_weights(jacobian @ jacobian.T) @ jacobian

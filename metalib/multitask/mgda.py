@@ -24,10 +24,9 @@ from .jacobian import check_jacobian
 from .simplex import min_norm_weights
 
 
-def mgda_weights(jacobian: torch.Tensor) -> torch.Tensor:
-    """The task weights ``w* ∈ Δ`` ``[T]`` of the min-norm point (they sum to one)."""
-    jacobian = check_jacobian(jacobian)
-    return min_norm_weights(jacobian @ jacobian.T)
+def mgda_weights(gram: torch.Tensor) -> torch.Tensor:
+    """The task weights ``w* ∈ Δ`` ``[T]`` of the min-norm point (they sum to one), from ``G = J Jᵀ``."""
+    return min_norm_weights(gram)
 
 
 def mgda(jacobian: torch.Tensor) -> torch.Tensor:
@@ -37,4 +36,5 @@ def mgda(jacobian: torch.Tensor) -> torch.Tensor:
         >>> mgda(torch.tensor([[-4.0, 1, 1], [6, 1, 1]], dtype=torch.float64))
         tensor([0., 1., 1.], dtype=torch.float64)
     """
-    return mgda_weights(jacobian) @ jacobian
+    jacobian = check_jacobian(jacobian)
+    return mgda_weights(jacobian @ jacobian.T) @ jacobian

@@ -22,16 +22,17 @@ from __future__ import annotations
 import torch
 
 from .jacobian import check_jacobian
+from .simplex import check_gram
 
 
-def pcgrad_weights(jacobian: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The weights ``w [T]`` with ``Σ_i g_i^{PC} = Jᵀ w``.
+def pcgrad_weights(gram: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The weights ``w [T]`` with ``Σ_i g_i^{PC} = Jᵀ w``, from the Gram matrix ``G = J Jᵀ``.
 
     The visiting order of task ``i`` is ``torch.randperm(T, generator=generator)``, drawn for
     ``i = 0, 1, …`` in turn (skipping ``i`` itself).
     """
-    jacobian = check_jacobian(jacobian)
-    gram = (jacobian @ jacobian.T).cpu()  # T x T: tiny, and the loop below reads single entries
+    device = gram.device
+    gram = check_gram(gram).cpu()  # T x T: tiny, and the loop below reads single entries
     t = gram.shape[0]
     total = gram.new_zeros(t)
     for i in range(t):
@@ -44,7 +45,7 @@ def pcgrad_weights(jacobian: torch.Tensor, generator: torch.Generator | None = N
             if inner < 0 and gram[j, j] > 0:
                 coefficients[j] -= inner / gram[j, j]
         total += coefficients
-    return total.to(jacobian.device)
+    return total.to(device)
 
 
 def pcgrad(jacobian: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -54,4 +55,5 @@ def pcgrad(jacobian: torch.Tensor, generator: torch.Generator | None = None) -> 
         >>> pcgrad(torch.tensor([[-4.0, 1, 1], [6, 1, 1]], dtype=torch.float64))
         tensor([0.5848, 3.8012, 3.8012], dtype=torch.float64)
     """
-    return pcgrad_weights(jacobian, generator) @ jacobian
+    jacobian = check_jacobian(jacobian)
+    return pcgrad_weights(jacobian @ jacobian.T, generator) @ jacobian

@@ -88,6 +88,10 @@ def min_norm_weights(gram: torch.Tensor) -> torch.Tensor:
     """
     gram = check_gram(gram)
     t = gram.shape[0]
+    if t == 2:  # the closed form: w_1 = clip((g_2 − g_1)·g_2 / ‖g_1 − g_2‖², 0, 1)
+        gap = gram[0, 0] + gram[1, 1] - 2 * gram[0, 1]
+        w1 = ((gram[1, 1] - gram[0, 1]) / gap).clamp(0, 1) if gap > 0 else gram.new_tensor(0.5)
+        return torch.stack([w1, 1 - w1])
     mask = faces(t, gram.device)
     rhs = gram.new_zeros(mask.shape[0], t + 1, 1)
     rhs[:, t] = 1

@@ -21,14 +21,23 @@ import torch
 from torch import nn
 
 from . import AGGREGATORS
+from .cagrad import cagrad_weights
 from .dwa import DynamicWeightAverage
 from .gradnorm import GradNorm
+from .gramian import LinearGramian
+from .imtl_g import imtl_g_weights
 from .jacobian import task_jacobian, write_gradients
+from .mgda import mgda_weights
+from .pcgrad import pcgrad_weights
 from .scalarization import equal_weighting, log_sum
 from .uncertainty import UncertaintyWeighting
 
 WEIGHTINGS = ("equal", "log_sum", "uncertainty", "gradnorm", "dwa")
 METHODS = WEIGHTINGS + tuple(k for k in AGGREGATORS if k != "mean")
+GRAM_WEIGHTS = {"mean": lambda g: torch.full((g.shape[0],), 1 / g.shape[0], dtype=g.dtype, device=g.device),
+                "pcgrad": pcgrad_weights, "mgda": mgda_weights, "imtl_g": imtl_g_weights,
+                "cagrad": cagrad_weights}
+"""The weights ``w(G)`` of each gradient method, from the Gram matrix; its update is ``Jᵀ w``."""
 
 
 class MultiTaskStep:
@@ -43,12 +52,18 @@ class MultiTaskStep:
             log-variances, GradNorm's weights); ``None``: the same as ``lr``.
         last_shared: GradNorm's layer ``W`` (default: the last two shared tensors, a linear layer).
         dwa_window: steps per DWA "epoch".
+        trunk: for a gradient method, the module holding the shared parameters, when it is made of
+            linear layers only (and parameter-free ones): the step then forms the Gram matrix of the
+            task gradients instead of their Jacobian (:mod:`metalib.multitask.gramian`), the same
+            update at a fraction of the cost. Without it, the Jacobian from one batched backward.
+        heads: with ``trunk``, the task heads (each reads the trunk's output).
     """
 
     def __init__(self, shared: Sequence[nn.Parameter], task: Sequence[nn.Parameter], method: str,
                  kinds: Sequence[str], lr: float = 1e-3, weighting_lr: float | None = None,
                  last_shared: Sequence[nn.Parameter] | None = None, dwa_window: int = 20,
-                 aggregator_options: dict | None = None) -> None:
+                 aggregator_options: dict | None = None, trunk: nn.Module | None = None,
+                 heads: Sequence[nn.Module] | None = None) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.shared, self.task, self.method = list(shared), list(task), method
@@ -68,10 +83,26 @@ class MultiTaskStep:
         self.aggregator: Callable | None = AGGREGATORS.get(method)
         self.options = aggregator_options or {}
         self.dwa_window, self.steps = dwa_window, 0
+        self.gramian = None
+        if trunk is not None and self.aggregator is not None:
+            if heads is None:
+                raise ValueError("trunk=... needs heads=... too: the modules that read the trunk's output")
+            self.gramian = LinearGramian(trunk, heads)
+            trunk_params = {id(p) for p in trunk.parameters()}
+            if trunk_params != {id(p) for p in self.shared}:
+                raise ValueError("with trunk=..., the shared parameters must be exactly the trunk's")
 
     def step(self, losses: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        if self.aggregator is not None:
+        if self.gramian is not None:
+            gram, dz, head_grads = self.gramian.gramian(losses)
+            self.gramian.backward(GRAM_WEIGHTS[self.method](gram, **self.options), dz)
+            head_params = [p for head in self.gramian.heads for p in head.parameters()]
+            if {id(p) for p in head_params} != {id(p) for p in self.task}:
+                raise ValueError("with heads=..., the task parameters must be exactly the heads'")
+            for p, g in zip(head_params, head_grads):
+                p.grad = g
+        elif self.aggregator is not None:
             jac = task_jacobian(losses, self.shared + self.task)
             n = sum(p.numel() for p in self.shared)
             write_gradients(self.shared, self.aggregator(jac[:, :n], **self.options))
