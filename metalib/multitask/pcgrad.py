@@ -31,21 +31,21 @@ def pcgrad_weights(gram: torch.Tensor, generator: torch.Generator | None = None)
     The visiting order of task ``i`` is ``torch.randperm(T, generator=generator)``, drawn for
     ``i = 0, 1, …`` in turn (skipping ``i`` itself).
     """
-    device = gram.device
-    gram = check_gram(gram).cpu()  # T x T: tiny, and the loop below reads single entries
-    t = gram.shape[0]
-    total = gram.new_zeros(t)
+    gram = check_gram(gram)
+    g = gram.detach().double().cpu().tolist()  # T x T: tiny, so the loop runs on Python floats
+    t = len(g)
+    total = [0.0] * t
     for i in range(t):
-        coefficients = gram.new_zeros(t)
+        coefficients = [0.0] * t
         coefficients[i] = 1.0
         for j in torch.randperm(t, generator=generator).tolist():
             if j == i:
                 continue
-            inner = gram[j] @ coefficients
-            if inner < 0 and gram[j, j] > 0:
-                coefficients[j] -= inner / gram[j, j]
-        total += coefficients
-    return total.to(device)
+            inner = sum(a * b for a, b in zip(g[j], coefficients))
+            if inner < 0 and g[j][j] > 0:
+                coefficients[j] -= inner / g[j][j]
+        total = [a + b for a, b in zip(total, coefficients)]
+    return torch.tensor(total, dtype=gram.dtype, device=gram.device)
 
 
 def pcgrad(jacobian: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
