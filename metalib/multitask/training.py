@@ -9,6 +9,8 @@ shared parameters and returns one update). :class:`MultiTaskStep` hides the diff
   Jacobian of all losses with respect to the shared *and* the task parameters
   (:func:`~metalib.multitask.jacobian.task_jacobian`); the method combines the shared columns, and
   each head gets its own task's gradient (the sum of its columns, which are zero for other tasks).
+  For a trunk of linear layers (``trunk=``, ``heads=``) the step needs only the Gram matrix
+  ``J Jᵀ`` (:mod:`metalib.multitask.gramian`): the same update, without forming ``J``.
 
 Scales differ (PCGrad returns a sum of ``T`` gradients, MGDA a convex combination); with Adam, which
 divides by a running gradient scale, that matters little.
