@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU runbook: everything chapters 3 and 4 still lack from a GPU, in one command and at most
+# The GPU runbook: everything chapters 2, 3 and 4 still lack from a GPU, in one command and at most
 # 10 minutes of wall time, each step under its own time limit.
 #
 #   bash tools/gpu_runs.sh              # on a machine with a CUDA GPU (see "On the GPU machine")
@@ -14,10 +14,13 @@
 #   5. experiments/optimization_omniglot.py, cut: the 5 methods at 5-way 1-shot and 20-way
 #      1-shot, 1,000 meta-steps (full: 60,000) and 600 test episodes
 #      -> results/optimization_omniglot_gpu.json                                                150
+#   6. benchmarks/multitask_speed.py --device cuda -> results/benchmarks/multitask_speed_cuda.json 30
+#      (last: if the five steps above use all their time, this is the one the 10 minutes cut)
 # A step that runs out of time is reported and stores nothing; the others still run. The chapters
-# read the JSON files (chapter 3: metric_omniglot_gpu; chapter 4: maml_speed_cuda,
-# optimization_omniglot_gpu): commit them and re-run `bash tools/regenerate.sh book/03_metric_based.ipynb
-# book/04_optimization_based.ipynb` on the CPU machine.
+# read the JSON files (chapter 2: multitask_speed_cuda; chapter 3: metric_omniglot_gpu; chapter 4:
+# maml_speed_cuda, optimization_omniglot_gpu): commit them and re-run `bash tools/regenerate.sh
+# book/02_multitask_transfer.ipynb book/03_metric_based.ipynb book/04_optimization_based.ipynb`
+# on the CPU machine.
 #
 # On the GPU machine (Python 3.12 with torch, no network), from a checkout of this repository:
 #   - learn2learn and gym come as wheels in .wheels/, built on a machine with the registries by
@@ -65,6 +68,7 @@ if [[ $dry_run -eq 1 ]]; then
   proto=(--settings 5w1s --steps 2 --warmup 1)
   metric=(--methods proto relation --settings 5w1s --steps 2 --episodes 2 --eval-batch 2)
   optim=(--methods maml reptile --settings 5w1s --steps 1 --episodes 2 --eval-batch 2)
+  multitask=(--tasks 2 --steps 1 --repeats 1 --warmup 0)
 else
   PYTHON=${PYTHON:-python3}
   export METALIB_DEVICE=cuda
@@ -91,6 +95,7 @@ PY
   proto=(--cudnn-benchmark)
   metric=(--steps 2000 --episodes 1000)
   optim=(--settings 5w1s 20w1s --steps 1000 --episodes 600)
+  multitask=()
 fi
 seconds() { if [[ $limit -gt 0 ]]; then echo "$limit"; else echo "$1"; fi; }
 started=$SECONDS
@@ -103,6 +108,8 @@ step "metric Omniglot" "$(seconds 150)" "$PYTHON" experiments/metric_omniglot.py
   --out metric_omniglot_gpu "${metric[@]}"
 step "optimisation Omniglot" "$(seconds 150)" "$PYTHON" experiments/optimization_omniglot.py --device "$device" \
   --out optimization_omniglot_gpu "${optim[@]}"
+step "multi-task speed" "$(seconds 30)" "$PYTHON" benchmarks/multitask_speed.py --device "$device" \
+  "${multitask[@]}"
 
 echo "=== gpu_runs: $((SECONDS - started)) s in all; results in ${METALIB_RESULTS:-results/}"
 if [[ ${#failed[@]} -gt 0 ]]; then
