@@ -189,6 +189,13 @@ def test_multitask_step_names_bad_arguments():
     with pytest.raises(ValueError, match="needs heads"):
         MultiTaskStep(model.shared_parameters(), model.task_parameters(), "mgda", ["regression"],
                       trunk=model.trunk)
+    step = MultiTaskStep(model.shared_parameters(), model.task_parameters(), "equal", ["regression"])
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match=r"tasks \[0\] are NaN or infinite.*no parameter"):
+        step.step(torch.tensor([float("nan")], requires_grad=True))
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))  # nothing lost
+    with pytest.raises(ValueError, match="one loss per task"):
+        step.step(torch.ones(2))
 
 
 def test_glyph_multitask_set_labels():

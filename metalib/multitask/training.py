@@ -93,16 +93,25 @@ class MultiTaskStep:
             trunk_params = {id(p) for p in trunk.parameters()}
             if trunk_params != {id(p) for p in self.shared}:
                 raise ValueError("with trunk=..., the shared parameters must be exactly the trunk's")
+            self.head_params = [p for head in self.gramian.heads for p in head.parameters()]
+            if {id(p) for p in self.head_params} != {id(p) for p in self.task}:
+                raise ValueError("with heads=..., the task parameters must be exactly the heads'")
 
     def step(self, losses: torch.Tensor) -> None:
+        """One optimiser step on the task losses ``[T]``; nothing is changed if a loss is NaN or infinite."""
+        if losses.dim() != 1 or losses.numel() != len(self.kinds):
+            raise ValueError(f"expected one loss per task, a vector [{len(self.kinds)}], got shape "
+                             f"{tuple(losses.shape)}")
+        bad = (~torch.isfinite(losses.detach())).nonzero().flatten().tolist()
+        if bad:
+            raise FloatingPointError(f"the losses of tasks {bad} are NaN or infinite "
+                                     f"({losses.detach().tolist()}); no parameter was changed. Lower the "
+                                     f"learning rate or check those tasks' inputs and targets")
         self.optimizer.zero_grad(set_to_none=True)
         if self.gramian is not None:
             gram, dz, head_grads = self.gramian.gramian(losses)
             self.gramian.backward(GRAM_WEIGHTS[self.method](gram, **self.options), dz)
-            head_params = [p for head in self.gramian.heads for p in head.parameters()]
-            if {id(p) for p in head_params} != {id(p) for p in self.task}:
-                raise ValueError("with heads=..., the task parameters must be exactly the heads'")
-            for p, g in zip(head_params, head_grads):
+            for p, g in zip(self.head_params, head_grads):
                 p.grad = g
         elif self.aggregator is not None:
             jac = task_jacobian(losses, self.shared + self.task)
