@@ -1,0 +1,56 @@
+"""Episodes as label-concatenated sequences: the input format of black-box in-context learners.
+
+A memory-augmented network (Santoro et al., 2016), SNAIL (Mishra et al., 2018) or a transformer
+reads a task as one sequence: every support example with its label beside it (one-hot), then every
+query example with a label of zeros, and it must output the query labels. Two details matter:
+
+- the support examples are **shuffled** within each task. The sampler orders them class by class,
+  so with a fixed order the label of a query could be read off the position of the examples,
+  without looking at a single image (the chapter shows this shortcut);
+- the query labels are **zero**, so nothing about the answer leaks into the input.
+
+All ``B`` tasks are shuffled at once (an ``argsort`` of uniform noise per task), with no loop.
+
+References:
+    Santoro, Bartunov, Botvinick, Wierstra & Lillicrap (2016), "Meta-Learning with
+    Memory-Augmented Neural Networks", ICML. Stanford CS330 (Finn), homework 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from metalib.tasks import Episode
+
+
+@dataclass(frozen=True)
+class LabelSequences:
+    """``inputs [B, L, D + N]`` (features, then the one-hot label or zeros), ``labels [B, L]`` (the
+    answer at every position) and ``is_query [L]`` (the positions that are scored)."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    is_query: torch.Tensor
+
+
+def label_sequences(episode: Episode, n_way: int, shuffle: bool = True,
+                    generator: torch.Generator | None = None) -> LabelSequences:
+    """The tasks of ``episode`` as sequences: the support (shuffled per task), then the queries."""
+    if not isinstance(n_way, int) or n_way < 1:
+        raise ValueError(f"n_way must be a positive integer, got {n_way!r}")
+    sx, sy, qx, qy = episode.support_x, episode.support_y, episode.query_x, episode.query_y
+    if int(sy.max()) >= n_way or int(qy.max()) >= n_way:
+        raise ValueError(f"labels go up to {int(max(sy.max(), qy.max()))} but n_way is {n_way}; pass the "
+                         f"episode's number of classes")
+    b, s = sy.shape
+    if shuffle:
+        noise = torch.rand(b, s, generator=generator, device="cpu").to(sy.device)
+        order = noise.argsort(1)
+        sx = sx.gather(1, order.view(b, s, *([1] * (sx.dim() - 2))).expand_as(sx))
+        sy = sy.gather(1, order)
+    support = torch.cat([sx.flatten(2), F.one_hot(sy, n_way).to(sx.dtype)], -1)
+    query = torch.cat([qx.flatten(2), torch.zeros(*qy.shape, n_way, dtype=qx.dtype, device=qx.device)], -1)
+    is_query = torch.cat([torch.zeros(s, dtype=torch.bool), torch.ones(qy.shape[1], dtype=torch.bool)])
+    return LabelSequences(torch.cat([support, query], 1), torch.cat([sy, qy], 1), is_query.to(sy.device))

@@ -1,0 +1,113 @@
+"""metalib.model_based (neural processes, label sequences) and metalib.data.gp (the GP oracle)."""
+import math
+
+import metalib  # noqa: F401  (before torch: see metalib/threads.py)
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from metalib.data.gp import gaussian_log_likelihood, gp_posterior, kernel_matrix, sample_gp_tasks
+from metalib.model_based import ConditionalNeuralProcess, LatentNeuralProcess, label_sequences
+from metalib.tasks import Episode
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "periodic"])
+def test_gp_posterior_equals_a_direct_solve(kernel):
+    tasks = sample_gp_tasks(3, 7, 5, kernel=kernel, generator=torch.Generator().manual_seed(0),
+                            dtype=torch.float64)
+    mean, var = gp_posterior(tasks.x_context, tasks.y_context, tasks.x_target, kernel=kernel)
+    for b in range(3):  # the textbook formulas, one task at a time, with a general solver
+        xc, yc, xt = tasks.x_context[b], tasks.y_context[b], tasks.x_target[b]
+        k = lambda a, c: kernel_matrix(a[None], c[None], kernel)[0]  # noqa: E731
+        kcc = k(xc, xc) + (0.1 ** 2 + 1e-6) * torch.eye(7, dtype=torch.float64)
+        direct_mean = k(xt, xc) @ torch.linalg.solve(kcc, yc)
+        direct_var = torch.diagonal(k(xt, xt) - k(xt, xc) @ torch.linalg.solve(kcc, k(xc, xt))) + 0.1 ** 2
+        assert torch.allclose(mean[b], direct_mean, atol=1e-10)
+        assert torch.allclose(var[b, :, 0], direct_var, atol=1e-10)
+    assert (var >= 0.1 ** 2 - 1e-12).all()  # never below the noise
+
+
+def test_gp_posterior_without_context_is_the_prior():
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64).view(1, 9, 1)
+    mean, var = gp_posterior(x[:, :0], x[:, :0], x)
+    assert torch.equal(mean, torch.zeros_like(x)) and torch.allclose(var, torch.full_like(x, 1 + 0.1 ** 2))
+    with pytest.raises(ValueError, match="unknown kernel 'matern'"):
+        kernel_matrix(x, x, "matern")
+
+
+def test_cnp_log_likelihood_is_the_hand_computed_gaussian():
+    torch.manual_seed(0)
+    cnp = ConditionalNeuralProcess(hidden=16, representation=8)
+    tasks = sample_gp_tasks(4, 6, 9, generator=torch.Generator().manual_seed(1))
+    mean, sigma = cnp(tasks.x_context, tasks.y_context, tasks.x_target)
+    by_hand = (-0.5 * math.log(2 * math.pi) - torch.log(sigma)
+               - 0.5 * ((tasks.y_target - mean) / sigma) ** 2).mean()
+    got = cnp.log_likelihood(tasks.x_context, tasks.y_context, tasks.x_target, tasks.y_target)
+    assert torch.allclose(got, by_hand, atol=1e-6)
+    assert torch.allclose(gaussian_log_likelihood(tasks.y_target, mean, sigma ** 2), by_hand, atol=1e-6)
+    assert (sigma >= 0.1).all()
+
+
+def test_cnp_ignores_the_order_of_its_context_and_counts_its_parameters():
+    torch.manual_seed(0)
+    cnp = ConditionalNeuralProcess(hidden=8, representation=4)
+    # encoder 2-8-8-4: 24 + 72 + 36; decoder 5-8-8-2: 48 + 72 + 18
+    assert sum(p.numel() for p in cnp.parameters()) == 132 + 138
+    tasks = sample_gp_tasks(2, 5, 3, generator=torch.Generator().manual_seed(2))
+    order = torch.randperm(5)
+    a = cnp(tasks.x_context, tasks.y_context, tasks.x_target)[0]
+    b = cnp(tasks.x_context[:, order], tasks.y_context[:, order], tasks.x_target)[0]
+    assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="at least one context point"):
+        cnp(tasks.x_context[:, :0], tasks.y_context[:, :0], tasks.x_target)
+
+
+def test_latent_np_kl_vanishes_when_the_targets_repeat_the_context():
+    torch.manual_seed(0)
+    np_ = LatentNeuralProcess(hidden=16, latent=4)
+    tasks = sample_gp_tasks(3, 6, 6, generator=torch.Generator().manual_seed(3))
+    same = np_.elbo(tasks.x_context, tasks.y_context, tasks.x_context, tasks.y_context, samples=4)
+    posterior = np_.latent(torch.cat([tasks.x_context] * 2, 1), torch.cat([tasks.y_context] * 2, 1))
+    prior = np_.latent(tasks.x_context, tasks.y_context)
+    assert torch.allclose(posterior.mean, prior.mean, atol=1e-6)  # a mean of codes: duplicates change nothing
+    assert torch.isfinite(same)
+    draws = np_(tasks.x_context, tasks.y_context, tasks.x_target, samples=5)
+    assert draws.mean.shape == (5, 3, 6, 1)
+    assert not torch.allclose(draws.mean[0], draws.mean[1])  # different latents, different curves
+
+
+def toy_episode(b, n, k, q, seed):
+    g = torch.Generator().manual_seed(seed)
+    support_y = torch.arange(n).repeat_interleave(k).repeat(b, 1)
+    query_y = torch.arange(n).repeat_interleave(q).repeat(b, 1)
+    # each image is its label plus noise, so a row can be traced back to its label
+    sx = support_y[..., None, None, None].float() + 0.01 * torch.rand(b, n * k, 1, 2, 2, generator=g)
+    qx = query_y[..., None, None, None].float() + 0.01 * torch.rand(b, n * q, 1, 2, 2, generator=g)
+    return Episode(sx, support_y, qx, query_y, torch.zeros(b, n, dtype=torch.long),
+                   torch.zeros(b, n, k + q, dtype=torch.long))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(1, 3), st.integers(0, 10 ** 6))
+def test_label_sequences(b, n, k, q, seed):
+    episode = toy_episode(b, n, k, q, seed)
+    seq = label_sequences(episode, n, generator=torch.Generator().manual_seed(seed))
+    s = n * k
+    assert seq.inputs.shape == (b, s + n * q, 4 + n) and seq.is_query.tolist() == [False] * s + [True] * (n * q)
+    assert (seq.inputs[:, s:, 4:] == 0).all()  # query labels are zero
+    one_hot = seq.inputs[:, :s, 4:]
+    assert torch.equal(one_hot.argmax(-1), seq.labels[:, :s]) and (one_hot.sum(-1) == 1).all()
+    assert torch.equal(seq.inputs[:, :s, :4].mean(-1).round().long(), seq.labels[:, :s])  # images kept their labels
+    counts = torch.stack([(seq.labels[:, :s] == c).sum(1) for c in range(n)], 1)
+    assert (counts == k).all()  # every class appears K times before the queries
+
+
+def test_label_sequences_shuffle_the_support_order():
+    episode = toy_episode(16, 5, 2, 1, 0)
+    seq = label_sequences(episode, 5, generator=torch.Generator().manual_seed(0))
+    orders = {tuple(row.tolist()) for row in seq.labels[:, :10]}
+    assert len(orders) > 10  # the order varies from task to task
+    fixed = label_sequences(episode, 5, shuffle=False)
+    assert torch.equal(fixed.labels[:, :10], episode.support_y)
+    with pytest.raises(ValueError, match="n_way is 3"):
+        label_sequences(episode, 3)
