@@ -111,3 +111,61 @@ def test_label_sequences_shuffle_the_support_order():
     assert torch.equal(fixed.labels[:, :10], episode.support_y)
     with pytest.raises(ValueError, match="n_way is 3"):
         label_sequences(episode, 3)
+
+
+from metalib.model_based import SNAIL, CausalSelfAttention, InContextTransformer, LSTMLearner  # noqa: E402
+from metalib.model_based.snail import AttentionBlock, DenseBlock, TCBlock  # noqa: E402
+
+LEARNERS = {
+    "transformer": lambda: InContextTransformer(7, 3, d_model=16, layers=2, heads=2),
+    "snail": lambda: SNAIL(7, 3, length=12, key=8, value=8, filters=8),
+    "lstm": lambda: LSTMLearner(7, 3, hidden=16),
+}
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+@pytest.mark.parametrize("t", [0, 4, 10])
+def test_in_context_learners_are_causal(name, t):
+    """The output at step t does not change when any later input changes."""
+    torch.manual_seed(0)
+    model = LEARNERS[name]().eval()
+    x = torch.randn(2, 12, 7)
+    changed = x.clone()
+    changed[:, t + 1:] = torch.randn(2, 12 - t - 1, 7)
+    a, b = model(x), model(changed)
+    assert a.shape == (2, 12, 3)
+    assert torch.allclose(a[:, :t + 1], b[:, :t + 1], atol=1e-5)
+    if t < 11:
+        assert not torch.allclose(a[:, t + 1:], b[:, t + 1:])  # the later outputs do see the change
+
+
+def test_attention_weights_sum_to_one_over_past_keys_and_parameters_are_counted():
+    torch.manual_seed(0)
+    attention = CausalSelfAttention(8, heads=2)
+    assert sum(p.numel() for p in attention.parameters()) == 4 * (8 * 8 + 8)
+    _, weights = attention(torch.randn(3, 6, 8))
+    assert torch.allclose(weights.sum(-1), torch.ones(3, 2, 6))
+    assert (weights.triu(1) == 0).all()  # nothing on the future
+    with pytest.raises(ValueError, match="multiple of heads"):
+        CausalSelfAttention(6, heads=4)
+
+
+def test_snail_blocks_have_every_parameter_registered():
+    dense = DenseBlock(5, 2, 4)  # two convolutions 5 -> 4, kernel 2: 2 * (5 * 4 * 2 + 4)
+    assert sum(p.numel() for p in dense.parameters()) == 2 * (5 * 4 * 2 + 4)
+    tc = TCBlock(5, 12, 4)  # dilations 1, 2, 4, 8: inputs 5, 9, 13, 17
+    assert len(tc.blocks) == 4 and tc.out_channels == 5 + 4 * 4
+    assert sum(p.numel() for p in tc.parameters()) == sum(2 * (c * 4 * 2 + 4) for c in (5, 9, 13, 17))
+    block = AttentionBlock(5, 3, 2)  # query and key 5 -> 3, value 5 -> 2
+    assert sum(p.numel() for p in block.parameters()) == 2 * (5 * 3 + 3) + (5 * 2 + 2)
+    snail = SNAIL(7, 3, length=12, key=8, value=8, filters=8)
+
+    def attention(c):  # query, key and value, each c -> 8
+        return 3 * (c * 8 + 8)
+
+    def tc(c):  # four dense blocks of 8 filters
+        return sum(2 * ((c + 8 * i) * 8 * 2 + 8) for i in range(4))
+
+    # channels: 7 -> +8 (attention) 15 -> +32 (TC) 47 -> 55 -> 87 -> 95, then the readout to 3
+    hand = attention(7) + tc(15) + attention(47) + tc(55) + attention(87) + 95 * 3 + 3
+    assert sum(p.numel() for p in snail.parameters()) == hand

@@ -4,13 +4,22 @@ So far:
 
 - :mod:`~metalib.model_based.sequences`: episodes as label-concatenated sequences, the input of
   black-box in-context learners (support shuffled, query labels zeroed);
+- black-box in-context learners on those sequences, each causal: :class:`InContextTransformer`
+  (:mod:`~metalib.model_based.transformer`, built on :mod:`~metalib.model_based.attention`),
+  :class:`SNAIL` (:mod:`~metalib.model_based.snail`), :class:`LSTMLearner`
+  (:mod:`~metalib.model_based.lstm_learner`);
 - :mod:`~metalib.model_based.cnp`: :class:`ConditionalNeuralProcess` (Garnelo et al., 2018);
 - :mod:`~metalib.model_based.neural_process`: :class:`LatentNeuralProcess`, with the ELBO;
 
 with GP-drawn functions and the exact GP posterior (the oracle) in :mod:`metalib.data.gp`.
 """
+from .attention import CausalSelfAttention, causal_mask
 from .cnp import ConditionalNeuralProcess
+from .lstm_learner import LSTMLearner
 from .neural_process import LatentNeuralProcess
 from .sequences import LabelSequences, label_sequences
+from .snail import SNAIL
+from .transformer import InContextTransformer
 
-__all__ = ["ConditionalNeuralProcess", "LatentNeuralProcess", "LabelSequences", "label_sequences"]
+__all__ = ["CausalSelfAttention", "causal_mask", "ConditionalNeuralProcess", "LSTMLearner", "LatentNeuralProcess",
+           "LabelSequences", "label_sequences", "SNAIL", "InContextTransformer"]
