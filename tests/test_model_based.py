@@ -113,13 +113,14 @@ def test_label_sequences_shuffle_the_support_order():
         label_sequences(episode, 3)
 
 
-from metalib.model_based import SNAIL, CausalSelfAttention, InContextTransformer, LSTMLearner  # noqa: E402
+from metalib.model_based import MANN, SNAIL, CausalSelfAttention, InContextTransformer, LSTMLearner  # noqa: E402
 from metalib.model_based.snail import AttentionBlock, DenseBlock, TCBlock  # noqa: E402
 
 LEARNERS = {
     "transformer": lambda: InContextTransformer(7, 3, d_model=16, layers=2, heads=2),
     "snail": lambda: SNAIL(7, 3, length=12, key=8, value=8, filters=8),
     "lstm": lambda: LSTMLearner(7, 3, hidden=16),
+    "mann": lambda: MANN(7, 3, hidden=16, slots=8, width=6),
 }
 
 
@@ -169,3 +170,17 @@ def test_snail_blocks_have_every_parameter_registered():
     # channels: 7 -> +8 (attention) 15 -> +32 (TC) 47 -> 55 -> 87 -> 95, then the readout to 3
     hand = attention(7) + tc(15) + attention(47) + tc(55) + attention(87) + 95 * 3 + 3
     assert sum(p.numel() for p in snail.parameters()) == hand
+
+
+def test_mann_reads_stay_finite_from_a_zero_memory_and_parameters_are_counted():
+    torch.manual_seed(0)
+    mann = MANN(7, 3, hidden=16, slots=8, width=6)
+    # controller LSTMCell(7 + 6 -> 16): 4 * 16 * (13 + 16) + 2 * 4 * 16; key 16 -> 6; gate 16 -> 1;
+    # readout 22 -> 3
+    hand = 4 * 16 * (13 + 16) + 2 * 4 * 16 + (16 * 6 + 6) + (16 + 1) + (22 * 3 + 3)
+    assert sum(p.numel() for p in mann.parameters()) == hand
+    zeros = torch.zeros(2, 20, 7)
+    out = mann(zeros)
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in mann.parameters() if p.grad is not None)

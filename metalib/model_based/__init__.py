@@ -7,7 +7,8 @@ So far:
 - black-box in-context learners on those sequences, each causal: :class:`InContextTransformer`
   (:mod:`~metalib.model_based.transformer`, built on :mod:`~metalib.model_based.attention`),
   :class:`SNAIL` (:mod:`~metalib.model_based.snail`), :class:`LSTMLearner`
-  (:mod:`~metalib.model_based.lstm_learner`);
+  (:mod:`~metalib.model_based.lstm_learner`), :class:`MANN` (:mod:`~metalib.model_based.mann`, an
+  external memory with least-recently-used access);
 - :mod:`~metalib.model_based.cnp`: :class:`ConditionalNeuralProcess` (Garnelo et al., 2018);
 - :mod:`~metalib.model_based.neural_process`: :class:`LatentNeuralProcess`, with the ELBO;
 
@@ -16,10 +17,11 @@ with GP-drawn functions and the exact GP posterior (the oracle) in :mod:`metalib
 from .attention import CausalSelfAttention, causal_mask
 from .cnp import ConditionalNeuralProcess
 from .lstm_learner import LSTMLearner
+from .mann import MANN
 from .neural_process import LatentNeuralProcess
 from .sequences import LabelSequences, label_sequences
 from .snail import SNAIL
 from .transformer import InContextTransformer
 
-__all__ = ["CausalSelfAttention", "causal_mask", "ConditionalNeuralProcess", "LSTMLearner", "LatentNeuralProcess",
+__all__ = ["CausalSelfAttention", "causal_mask", "ConditionalNeuralProcess", "LSTMLearner", "MANN", "LatentNeuralProcess",
            "LabelSequences", "label_sequences", "SNAIL", "InContextTransformer"]
