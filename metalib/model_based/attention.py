@@ -25,6 +25,12 @@ def causal_mask(length: int, device: torch.device | str | None = None) -> torch.
     return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
 
 
+def causal_attention_weights(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over the keys of ``scores [..., L, L]`` with the future (``s > t``) masked out."""
+    length = scores.shape[-1]
+    return torch.softmax(scores.masked_fill(causal_mask(length, scores.device), float("-inf")), -1)
+
+
 class CausalSelfAttention(nn.Module):
     """``forward(x [B, L, d]) -> (out [B, L, d], weights [B, heads, L, L])``."""
 
@@ -40,8 +46,6 @@ class CausalSelfAttention(nn.Module):
         b, length, d = x.shape
         split = lambda t: t.view(b, length, self.heads, self.d_head).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.d_head)
-        scores = scores.masked_fill(causal_mask(length, x.device), float("-inf"))
-        weights = torch.softmax(scores, -1)
+        weights = causal_attention_weights(q @ k.transpose(-1, -2) / math.sqrt(self.d_head))
         mixed = (weights @ v).transpose(1, 2).reshape(b, length, d)
         return self.out(mixed), weights

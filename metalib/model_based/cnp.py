@@ -21,14 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+from metalib.backbones import MLP
 
 
 def check_context(x_context: torch.Tensor, y_context: torch.Tensor, x_target: torch.Tensor) -> None:
@@ -45,8 +38,8 @@ class ConditionalNeuralProcess(nn.Module):
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, representation: int = 128) -> None:
         super().__init__()
-        self.encoder = mlp([x_dim + y_dim, hidden, hidden, representation])
-        self.decoder = mlp([x_dim + representation, hidden, hidden, 2 * y_dim])
+        self.encoder = MLP([x_dim + y_dim, hidden, hidden, representation], flatten_input=False)
+        self.decoder = MLP([x_dim + representation, hidden, hidden, 2 * y_dim], flatten_input=False)
 
     def represent(self, x_context: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
         return self.encoder(torch.cat([x_context, y_context], -1)).mean(1)  # [B, r]

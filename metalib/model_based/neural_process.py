@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from .cnp import check_context, mlp
+from metalib.backbones import MLP
+
+from .cnp import check_context
 
 
 class LatentNeuralProcess(nn.Module):
@@ -31,8 +33,8 @@ class LatentNeuralProcess(nn.Module):
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, latent: int = 64) -> None:
         super().__init__()
-        self.encoder = mlp([x_dim + y_dim, hidden, hidden, 2 * latent])
-        self.decoder = mlp([x_dim + latent, hidden, hidden, 2 * y_dim])
+        self.encoder = MLP([x_dim + y_dim, hidden, hidden, 2 * latent], flatten_input=False)
+        self.decoder = MLP([x_dim + latent, hidden, hidden, 2 * y_dim], flatten_input=False)
 
     def latent(self, x: torch.Tensor, y: torch.Tensor) -> Normal:
         mean, raw = self.encoder(torch.cat([x, y], -1)).mean(1).chunk(2, -1)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import causal_mask
+from .attention import causal_attention_weights
 
 
 class DenseBlock(nn.Module):
@@ -68,9 +68,8 @@ class AttentionBlock(nn.Module):
         self.out_channels = channels + value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = self.query(x) @ self.key(x).transpose(1, 2) / self.scale
-        scores = scores.masked_fill(causal_mask(x.shape[1], x.device), float("-inf"))
-        return torch.cat([x, torch.softmax(scores, -1) @ self.value(x)], -1)
+        weights = causal_attention_weights(self.query(x) @ self.key(x).transpose(1, 2) / self.scale)
+        return torch.cat([x, weights @ self.value(x)], -1)
 
 
 class SNAIL(nn.Module):
