@@ -100,15 +100,18 @@ def test_label_sequences(b, n, k, q, seed):
     assert torch.equal(seq.inputs[:, :s, :4].mean(-1).round().long(), seq.labels[:, :s])  # images kept their labels
     counts = torch.stack([(seq.labels[:, :s] == c).sum(1) for c in range(n)], 1)
     assert (counts == k).all()  # every class appears K times before the queries
+    assert torch.equal(seq.inputs[:, s:, :4].mean(-1).round().long(), seq.labels[:, s:])  # queries too
+    assert torch.equal(seq.labels[:, s:].sort(1).values, episode.query_y)  # the same queries, reordered
 
 
-def test_label_sequences_shuffle_the_support_order():
-    episode = toy_episode(16, 5, 2, 1, 0)
+def test_label_sequences_shuffle_the_support_and_the_query_order():
+    episode = toy_episode(16, 5, 2, 2, 0)
     seq = label_sequences(episode, 5, generator=torch.Generator().manual_seed(0))
-    orders = {tuple(row.tolist()) for row in seq.labels[:, :10]}
-    assert len(orders) > 10  # the order varies from task to task
+    for part in (slice(0, 10), slice(10, 20)):  # support, then queries
+        orders = {tuple(row.tolist()) for row in seq.labels[:, part]}
+        assert len(orders) > 10  # the order varies from task to task
     fixed = label_sequences(episode, 5, shuffle=False)
-    assert torch.equal(fixed.labels[:, :10], episode.support_y)
+    assert torch.equal(fixed.labels, torch.cat([episode.support_y, episode.query_y], 1))
     with pytest.raises(ValueError, match="n_way is 3"):
         label_sequences(episode, 3)
 
@@ -184,3 +187,45 @@ def test_mann_reads_stay_finite_from_a_zero_memory_and_parameters_are_counted():
     assert torch.isfinite(out).all()
     out.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in mann.parameters() if p.grad is not None)
+
+
+from metalib.model_based.meta_networks import MetaNetwork, per_example_gradients, preprocess_gradient  # noqa: E402
+
+
+def test_meta_network_per_example_gradients_are_the_closed_form():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    z = torch.randn(2, 4, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (2, 4), generator=g)
+    got = per_example_gradients(w, z, y)
+    # d CE(W z, y) / dW = (softmax(W z) - e_y) z^T, for every example of every task
+    by_hand = ((z @ w.T).softmax(-1) - torch.nn.functional.one_hot(y, 3))[..., None] * z[:, :, None]
+    assert got.shape == (2, 4, 3, 5) and torch.allclose(got, by_hand, atol=1e-12)
+
+
+def test_gradient_preprocessing_by_hand():
+    g = torch.tensor([1e-2, -3.0, 1e-6, 0.0], dtype=torch.float64)
+    out = preprocess_gradient(g, p=10.0)
+    assert torch.allclose(out[:2, 0], torch.log(torch.tensor([1e-2, 3.0], dtype=torch.float64)) / 10)
+    assert out[:2, 1].tolist() == [1.0, -1.0]
+    assert out[2:, 0].tolist() == [-1.0, -1.0]  # below e^-10: (-1, e^10 g)
+    assert torch.allclose(out[2:, 1], torch.tensor([math.exp(10) * 1e-6, 0.0], dtype=torch.float64))
+
+
+def test_meta_network_batches_tasks_counts_parameters_and_names_a_wrong_n_way():
+    torch.manual_seed(0)
+    embedding = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 6))
+    net = MetaNetwork(embedding, feature_dim=6, n_way=3, hidden=5).double()
+    episode = toy_episode(4, 3, 2, 2, 1)
+    sx, qx = episode.support_x.double(), episode.query_x.double()
+    batched = net(sx, episode.support_y, qx)
+    for b in range(4):
+        alone = net(sx[b:b + 1], episode.support_y[b:b + 1], qx[b:b + 1])
+        assert torch.allclose(batched[b:b + 1], alone, atol=1e-12)
+    relabelled = net(sx, (episode.support_y + 1) % 3, qx)
+    assert not torch.allclose(batched, relabelled)  # the fast weights carry the support labels
+    assert sum(p.numel() for p in net.parameters()) == (4 * 6 + 6) + 3 * 6 + (2 * 5 + 5) + (5 + 1) + 1
+    net.loss(Episode(sx, episode.support_y, qx, episode.query_y, episode.classes, episode.examples)).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with pytest.raises(ValueError, match="built for 3-way tasks, got n_way=5"):
+        net(sx, episode.support_y, qx, n_way=5)

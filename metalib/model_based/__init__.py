@@ -1,4 +1,4 @@
-"""Model-based meta-learning: learners that are networks reading a task (chapter 5, in progress).
+"""Model-based meta-learning: learners that are networks reading a task (chapter 5).
 
 So far:
 
@@ -9,6 +9,8 @@ So far:
   :class:`SNAIL` (:mod:`~metalib.model_based.snail`), :class:`LSTMLearner`
   (:mod:`~metalib.model_based.lstm_learner`), :class:`MANN` (:mod:`~metalib.model_based.mann`, an
   external memory with least-recently-used access);
+- :mod:`~metalib.model_based.meta_networks`: :class:`MetaNetwork`, fast weights generated from
+  the support examples' loss gradients (Munkhdalai & Yu, 2017);
 - :mod:`~metalib.model_based.cnp`: :class:`ConditionalNeuralProcess` (Garnelo et al., 2018);
 - :mod:`~metalib.model_based.neural_process`: :class:`LatentNeuralProcess`, with the ELBO;
 
@@ -18,10 +20,11 @@ from .attention import CausalSelfAttention, causal_mask
 from .cnp import ConditionalNeuralProcess
 from .lstm_learner import LSTMLearner
 from .mann import MANN
+from .meta_networks import MetaNetwork
 from .neural_process import LatentNeuralProcess
 from .sequences import LabelSequences, label_sequences
 from .snail import SNAIL
 from .transformer import InContextTransformer
 
-__all__ = ["CausalSelfAttention", "causal_mask", "ConditionalNeuralProcess", "LSTMLearner", "MANN", "LatentNeuralProcess",
+__all__ = ["CausalSelfAttention", "causal_mask", "ConditionalNeuralProcess", "LSTMLearner", "MANN", "MetaNetwork", "LatentNeuralProcess",
            "LabelSequences", "label_sequences", "SNAIL", "InContextTransformer"]
