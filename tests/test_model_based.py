@@ -189,7 +189,8 @@ def test_mann_reads_stay_finite_from_a_zero_memory_and_parameters_are_counted():
     assert all(torch.isfinite(p.grad).all() for p in mann.parameters() if p.grad is not None)
 
 
-from metalib.model_based.meta_networks import MetaNetwork, per_example_gradients, preprocess_gradient  # noqa: E402
+from metalib.model_based.meta_networks import (MetaNetwork, linear_gradients, per_example_gradients,  # noqa: E402
+                                               preprocess_gradient)
 
 
 def test_meta_network_per_example_gradients_are_the_closed_form():
@@ -201,6 +202,7 @@ def test_meta_network_per_example_gradients_are_the_closed_form():
     # d CE(W z, y) / dW = (softmax(W z) - e_y) z^T, for every example of every task
     by_hand = ((z @ w.T).softmax(-1) - torch.nn.functional.one_hot(y, 3))[..., None] * z[:, :, None]
     assert got.shape == (2, 4, 3, 5) and torch.allclose(got, by_hand, atol=1e-12)
+    assert torch.allclose(linear_gradients(w, z, y), got, atol=1e-12)  # what the Meta Network uses
 
 
 def test_gradient_preprocessing_by_hand():
@@ -229,3 +231,33 @@ def test_meta_network_batches_tasks_counts_parameters_and_names_a_wrong_n_way():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     with pytest.raises(ValueError, match="built for 3-way tasks, got n_way=5"):
         net(sx, episode.support_y, qx, n_way=5)
+
+
+from metalib.model_based import EmbeddedSequenceLearner, online_sequences  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(0, 10 ** 6))
+def test_online_sequences_offset_labels_by_one_step(b, n, k, q, seed):
+    episode = toy_episode(b, n, k, q, seed)
+    seq = online_sequences(episode, n, generator=torch.Generator().manual_seed(seed))
+    length = n * (k + q)
+    assert seq.inputs.shape == (b, length, 4 + n)
+    assert torch.equal(seq.inputs[:, :, :4].mean(-1).round().long(), seq.labels)  # each image kept its label
+    assert (seq.inputs[:, 0, 4:] == 0).all()  # nothing before the first example
+    assert torch.equal(seq.inputs[:, 1:, 4:].argmax(-1), seq.labels[:, :-1])  # the previous step's label
+    for c in range(n):  # instance counts 1, 2, ... along the stream for every class
+        mask = seq.labels == c
+        assert all(seq.instance[i][mask[i]].tolist() == list(range(1, k + q + 1)) for i in range(b))
+
+
+def test_embedded_sequence_learner_embeds_every_image_and_names_a_wrong_shape():
+    torch.manual_seed(0)
+    learner = EmbeddedSequenceLearner(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 5)),
+                                      LSTMLearner(5 + 3, 3, hidden=8), (1, 2, 2))
+    seq = label_sequences(toy_episode(2, 3, 1, 2, 0), 3)
+    out = learner(seq.inputs)
+    z = learner.embedding(seq.inputs[..., :4].reshape(-1, 1, 2, 2)).view(2, 9, 5)
+    assert torch.allclose(out, learner.learner(torch.cat([z, seq.inputs[..., 4:]], -1)))
+    with pytest.raises(ValueError, match="build them with label_sequences"):
+        learner(seq.inputs[..., :3])

@@ -3,7 +3,10 @@
 So far:
 
 - :mod:`~metalib.model_based.sequences`: episodes as label-concatenated sequences, the input of
-  black-box in-context learners (support shuffled, query labels zeroed);
+  black-box in-context learners (support and queries shuffled, query labels zeroed), and Santoro
+  et al.'s online episodes (each label arrives one step after its image);
+- :mod:`~metalib.model_based.image_sequences`: :class:`EmbeddedSequenceLearner`, a convolutional
+  embedding of every image in front of any of the learners below;
 - black-box in-context learners on those sequences, each causal: :class:`InContextTransformer`
   (:mod:`~metalib.model_based.transformer`, built on :mod:`~metalib.model_based.attention`),
   :class:`SNAIL` (:mod:`~metalib.model_based.snail`), :class:`LSTMLearner`
@@ -22,9 +25,10 @@ from .lstm_learner import LSTMLearner
 from .mann import MANN
 from .meta_networks import MetaNetwork
 from .neural_process import LatentNeuralProcess
-from .sequences import LabelSequences, label_sequences
+from .image_sequences import EmbeddedSequenceLearner
+from .sequences import LabelSequences, OnlineSequences, label_sequences, online_sequences
 from .snail import SNAIL
 from .transformer import InContextTransformer
 
 __all__ = ["CausalSelfAttention", "causal_mask", "ConditionalNeuralProcess", "LSTMLearner", "MANN", "MetaNetwork", "LatentNeuralProcess",
-           "LabelSequences", "label_sequences", "SNAIL", "InContextTransformer"]
+           "LabelSequences", "label_sequences", "OnlineSequences", "online_sequences", "EmbeddedSequenceLearner", "SNAIL", "InContextTransformer"]

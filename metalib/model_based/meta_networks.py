@@ -4,8 +4,10 @@ A base learner classifies embedded images ``u(x) ∈ ℝ^d`` with slow weights `
 tasks) plus *fast* weights ``W*`` made for the task at hand:
 
 1. for every support example the loss gradient of the base learner is taken *per example*,
-   ``∇_i = ∇_W ℓ(W u(x_i), y_i)`` (one ``vmap`` of ``grad`` over tasks and examples, no loop); for a
-   linear base learner it is ``(softmax(W u_i) − e_{y_i}) u_iᵀ``, so it carries the example's label;
+   ``∇_i = ∇_W ℓ(W u(x_i), y_i)``; for this linear base learner it is
+   ``(softmax(W u_i) − e_{y_i}) u_iᵀ`` (:func:`linear_gradients`, one batched product), so it carries
+   the example's label. :func:`per_example_gradients` computes the same for any loss with one
+   ``vmap`` of ``grad`` over tasks and examples; the tests check that the two agree;
 2. a meta-learner ``m`` turns each gradient into fast weights, ``W*_i = m(∇_i)``; it acts on every
    entry alike, with the preprocessing of Andrychowicz et al. (2016), ``(log|g| / p, sign(g))``
    clipped, so gradients of any scale reach it in a usable range;
@@ -49,6 +51,12 @@ def per_example_gradients(weight: torch.Tensor, z: torch.Tensor, y: torch.Tensor
     return vmap(vmap(grad(loss), in_dims=(None, 0, 0)), in_dims=(None, 0, 0))(weight, z, y)
 
 
+def linear_gradients(weight: torch.Tensor, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The closed form of :func:`per_example_gradients` for a linear base learner: ``(softmax(W z_i) − e_{y_i}) z_iᵀ``."""
+    residual = (z @ weight.T).softmax(-1) - F.one_hot(y, weight.shape[0]).to(z.dtype)   # [B, P, N]
+    return residual[..., None] * z[..., None, :]
+
+
 class MetaNetwork(nn.Module):
     """``forward(support_x [B, S, ...], support_y [B, S], query_x [B, M, ...], n_way) -> scores [B, M, N]``.
 
@@ -71,7 +79,7 @@ class MetaNetwork(nn.Module):
 
     def fast_weights(self, z_support: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
         """``W*_i = m(∇_i)`` ``[B, S, N, d]``, one fast weight matrix per support example."""
-        grads = per_example_gradients(self.slow, z_support, support_y)
+        grads = linear_gradients(self.slow, z_support, support_y)
         return self.meta_learner(preprocess_gradient(grads)).squeeze(-1)
 
     def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,

@@ -61,3 +61,34 @@ def label_sequences(episode: Episode, n_way: int, shuffle: bool = True,
     query = torch.cat([qx.flatten(2), torch.zeros(*qy.shape, n_way, dtype=qx.dtype, device=qx.device)], -1)
     is_query = torch.cat([torch.zeros(s, dtype=torch.bool), torch.ones(qy.shape[1], dtype=torch.bool)])
     return LabelSequences(torch.cat([support, query], 1), torch.cat([sy, qy], 1), is_query.to(sy.device))
+
+
+@dataclass(frozen=True)
+class OnlineSequences:
+    """Santoro et al.'s episodes: ``inputs [B, L, D + N]`` (example ``t`` with the label of example
+    ``t − 1``), ``labels [B, L]`` (the label of example ``t``, to predict) and ``instance [B, L]``
+    (1 the first time the class of example ``t`` is shown, 2 the second, …)."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    instance: torch.Tensor
+
+
+def online_sequences(episode: Episode, n_way: int, generator: torch.Generator | None = None) -> OnlineSequences:
+    """Every example of ``episode`` (support and queries) in one shuffled stream, labels offset by one step.
+
+    The learner sees ``(x_1, 0), (x_2, y_1), (x_3, y_2), …`` and must predict ``y_t`` at step ``t``: the
+    first time a class appears it can only guess, afterwards it can bind the image it saw to the
+    label that arrived one step later (Santoro et al., 2016, Figure 1). Accuracy by ``instance``
+    is their Table 1.
+    """
+    x = torch.cat([episode.support_x, episode.query_x], 1)
+    y = torch.cat([episode.support_y, episode.query_y], 1)
+    if int(y.max()) >= n_way:
+        raise ValueError(f"labels go up to {int(y.max())} but n_way is {n_way}; pass the episode's number of classes")
+    x, y = _shuffle(x, y, generator)
+    previous = F.one_hot(y, n_way).to(x.dtype).roll(1, 1)
+    previous[:, 0] = 0
+    onehot = F.one_hot(y, n_way)
+    instance = (onehot.cumsum(1) * onehot).sum(-1)  # how often this class has appeared so far, itself included
+    return OnlineSequences(torch.cat([x.flatten(2), previous], -1), y, instance)

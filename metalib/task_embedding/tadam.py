@@ -30,24 +30,30 @@ from metalib.metric.prototypical import prototypes, prototypical_logits
 
 
 class FiLMConv4(nn.Module):
-    """Conv4 whose blocks take per-task ``(γ_l, β_l) [B, C]``: ``forward(x [B, P, 1, H, W], film) -> [B, P, D]``."""
+    """Conv4 whose blocks take per-task ``(γ_l, β_l) [B, C]``: ``forward(x [B, P, 1, H, W], film) -> [B, P, D]``.
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64) -> None:
+    Its parameters have the names of :class:`~metalib.backbones.Conv4`'s, so either loads the other's weights.
+    """
+
+    def __init__(self, in_channels: int = 1, hidden: int = 64, pool_blocks: int = 4) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(conv_block(in_channels if i == 0 else hidden, hidden) for i in range(4))
+        self.blocks = nn.ModuleList(conv_block(in_channels if i == 0 else hidden, hidden, pool=i < pool_blocks)
+                                    for i in range(4))
         self.hidden = hidden
 
     def forward(self, x: torch.Tensor, film: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
         b, p = x.shape[:2]
         h = x.flatten(0, 1)
         for i, block in enumerate(self.blocks):
-            conv, norm, relu, pool = block
+            conv, norm, relu, *pool = block
             h = norm(conv(h))
             if film is not None:
                 gamma, beta = film[i]  # [B, C] -> every image of task b
                 h = (h.unflatten(0, (b, p)) * (1 + gamma[:, None, :, None, None])
                      + beta[:, None, :, None, None]).flatten(0, 1)
-            h = pool(relu(h))
+            h = relu(h)
+            for layer in pool:
+                h = layer(h)
         return h.flatten(1).unflatten(0, (b, p))
 
 
