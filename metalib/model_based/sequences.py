@@ -77,10 +77,11 @@ class OnlineSequences:
 def online_sequences(episode: Episode, n_way: int, generator: torch.Generator | None = None) -> OnlineSequences:
     """Every example of ``episode`` (support and queries) in one shuffled stream, labels offset by one step.
 
-    The learner sees ``(x_1, 0), (x_2, y_1), (x_3, y_2), …`` and must predict ``y_t`` at step ``t``: the
-    first time a class appears it can only guess, afterwards it can bind the image it saw to the
-    label that arrived one step later (Santoro et al., 2016, Figure 1). Accuracy by ``instance``
-    is their Table 1.
+    The learner sees ``(x_1, 0), (x_2, y_1), (x_3, y_2), …`` and must predict ``y_t`` at step ``t``:
+    from the second time a class appears it can bind the image it saw to the label that arrived one
+    step later (Santoro et al., 2016, Figure 1). The first time a class appears it cannot recall,
+    but it can exclude the labels already given to other classes. Accuracy by ``instance`` is their
+    Table 1.
     """
     x = torch.cat([episode.support_x, episode.query_x], 1)
     y = torch.cat([episode.support_y, episode.query_y], 1)
