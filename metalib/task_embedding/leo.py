@@ -13,11 +13,10 @@ weight vector ``w_n ∈ ℝ^d`` per class, from a latent code ``z_n ∈ ℝ^l`` 
    ``x · w_nᵀ`` of the support examples; the meta-gradient flows through these steps;
 4. the outer loss is the query loss at the adapted codes, plus ``β KL(q(z|S) || N(0, I))``, plus
    ``γ ||stopgrad(z') − z||²`` (the encoder should already land near where adaptation ends), plus
-   ``λ`` times an orthogonality penalty on the decoder's weights (the correlation matrix of its
-   rows kept close to the identity).
+   ``λ`` times an orthogonality penalty on the decoder (the correlation matrix of its ``l`` latent
+   directions kept close to the identity).
 
-The paper then fine-tunes ``w`` directly for a few steps; that step is left out here (its ablation
-shows a gain of under one point). All ``B`` tasks adapt at once: codes ``[B, N, l]``.
+The paper then fine-tunes ``w`` directly for a few steps; that step is left out here. All ``B`` tasks adapt at once: codes ``[B, N, l]``.
 
 Reference:
     Rusu, Rao, Sygnowski, Vinyals, Pascanu, Osindero & Hadsell (2019), "Meta-Learning with Latent

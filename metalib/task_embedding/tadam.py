@@ -10,11 +10,12 @@ feature-wise linear modulation (FiLM, Perez et al., 2018) of every conv block,
 
 then embeds the task a second time with its own ``γ, β`` and classifies the queries by scaled
 negative squared distances to the new prototypes, ``-α ||f(x) − c_n||²`` (α learned: TADAM's
-*metric scaling*). The scalars ``a_l, b_l`` start at zero, as in the paper, so training starts at
-the plain Prototypical Network and moves away from it only where modulation helps. All ``B`` tasks
-run as one batch: ``γ, β [B, C]`` broadcast over each task's images. The paper also co-trains the
-network on an ordinary classification of all training classes (its auxiliary task); that part is
-left out here, so the comparison with the plain network isolates the task conditioning.
+*metric scaling*). The paper scales ``γ, β`` by learned scalars ``a_l, b_l``; here they start at
+zero, so training starts at the plain Prototypical Network and moves away from it only where
+modulation helps. All ``B`` tasks run as one batch: ``γ, β [B, C]`` broadcast over each task's
+images. The paper also co-trains the network on an ordinary classification of all training
+classes (its auxiliary task); that part is left out here, so the comparison with the plain network
+isolates the task conditioning.
 
 References:
     Oreshkin, Rodríguez López & Lacoste (2018), "TADAM: Task dependent adaptive metric for improved
