@@ -16,6 +16,9 @@ Small modules with names that say what they hold:
 - :mod:`metalib.metric`: metric-based methods (Siamese, Prototypical, Matching, Relation networks).
 - :mod:`metalib.optimization`: optimisation-based methods (MAML, first-order MAML, Meta-SGD, ANIL,
   Reptile, the LSTM meta-learner), a whole meta-batch of tasks at once.
+- :mod:`metalib.multitask`, :mod:`metalib.model_based`, :mod:`metalib.task_embedding`: chapters 2 and 5.
+- :mod:`metalib.domain`: domain adaptation (a loss module per method and one shared loop), validators
+  that choose without target labels, and MLDG.
 - :mod:`metalib.plotting`: figure helpers the chapters share.
 """
 from .threads import wait_passively

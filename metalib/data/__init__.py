@@ -16,7 +16,8 @@ Switching a chapter from the embedded glyphs to real Omniglot is one line::
     data = metalib.data.load("glyphs")      # or: metalib.data.load("omniglot")
     train, val, test = data.split()
 
-Sinusoid regression tasks, which are functions rather than images, are in :mod:`metalib.data.sinusoid`.
+Sinusoid regression tasks, which are functions rather than images, are in :mod:`metalib.data.sinusoid`;
+the two moons of chapter 6's toy shift in :mod:`metalib.data.moons`.
 """
 from __future__ import annotations
 
