@@ -24,7 +24,7 @@ def test_the_real_digits_are_split_once_into_two_disjoint_halves(data):
     again = digit_domains()
     assert torch.equal(again.test_x, data.test_x) and torch.equal(again.target_y, data.target_y)
     assert not torch.equal(digit_domains(split_seed=1).test_y, data.test_y)
-    assert set(torch.bincount(data.test_y).tolist()) <= set(range(80, 100))   # every digit in both halves
+    assert int(torch.bincount(data.test_y, minlength=10).min()) > 60   # every digit in both halves (77 to 104)
 
 
 def test_the_font_digits_carry_their_face_family(data):
