@@ -9,6 +9,8 @@
   :mod:`~metalib.domain.entropy` (entropy minimisation, which fails on its own);
 - :mod:`~metalib.domain.validators`: choosing a method's weight without target labels;
 - :mod:`~metalib.domain.mldg`: meta-learning for domain generalisation.
+- :mod:`~metalib.domain.digits_protocol`: chapter 6's font-to-real digit split, model and validator scores,
+  shared with ``experiments/domain_digits.py``.
 """
 from .adaptation import AdaptationBatch, FeatureClassifier, accuracy, gaussian_noise, train_adaptation
 from .coral import CORALLoss, coral_loss, coral_transform, covariance
