@@ -10,9 +10,8 @@ classification loss and descending makes ``g_d`` a better domain classifier and 
 to classify by: at the saddle point the two domains' feature distributions cannot be told apart
 (the ``H``-divergence bound of Ben-David et al., 2010, which the paper's Section 3 follows).
 
-Reference: Ganin et al. (2016), "Domain-Adversarial Training of Neural Networks", JMLR 17(59),
-Algorithm 1 (the domain regressor there is a single layer; here it is a small MLP, as in the
-paper's deep experiments, Section 5.2).
+Reference: Ganin et al. (2016), "Domain-Adversarial Training of Neural Networks", JMLR 17(59)
+(its shallow algorithm uses a single-layer domain regressor; here it is a small MLP).
 """
 from __future__ import annotations
 

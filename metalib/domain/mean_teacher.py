@@ -21,7 +21,7 @@ threshold (the authors' published code scales the balance term by it). The loss 
 ``L_cons + balance · L_bal``.
 
 Reference: French, Mackiewicz & Fisher (2018), "Self-ensembling for visual domain adaptation",
-ICLR (Section 3, "Confidence thresholding" and "Class balance loss"); Tarvainen & Valpola (2017),
+ICLR ("confidence thresholding" and the "class balance loss"); Tarvainen & Valpola (2017),
 "Mean teachers are better role models", NeurIPS.
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ class MeanTeacher(nn.Module):
             (the student's comes from the training loop).
         decay: ``α``, the teacher's moving-average rate (0.99 in the paper).
         threshold: ``τ``, the teacher's confidence below which an example is ignored (0.968).
-        balance: the weight of the class-balance term (1 in the paper's small-image experiments).
+        balance: the weight of the class-balance term (default 1).
         seed: seeds the teacher's augmentation.
     """
 

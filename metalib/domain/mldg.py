@@ -9,8 +9,8 @@ meta-test domain too:
            \min_θ \; F(θ) + β \, G(θ'), \qquad F = L(θ; S̄), \; G = L(θ'; S̆).
 
 Its gradient, ``∇F(θ) + β (I − α ∇²F(θ)) ∇G(θ')``, contains the second-order term that rewards
-directions along which the two domains' gradients agree (the paper's Eq. 5, a first-order Taylor
-expansion, shows ``G(θ') ≈ G(θ) − α ∇F·∇G``). ``first_order=True`` drops the Hessian term.
+directions along which the two domains' gradients agree (a first-order Taylor expansion, as in the
+paper's analysis, gives ``G(θ') ≈ G(θ) − α ∇F·∇G``). ``first_order=True`` drops the Hessian term.
 
 This is MAML with one task whose support set is the meta-train domains and whose query set is the
 meta-test domain, plus the support loss itself; so it is written with the inner loop of

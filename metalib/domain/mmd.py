@@ -16,8 +16,8 @@ DAN adapts several layers and estimates the MMD in linear time; this module adap
 layer with the quadratic estimate, which is cheap at batch sizes of a few hundred.
 
 References: Long, Cao, Wang & Jordan (2015), "Learning Transferable Features with Deep Adaptation
-Networks", ICML (Eq. 1-3); Gretton, Borgwardt, Rasch, Schölkopf & Smola (2012), "A Kernel
-Two-Sample Test", JMLR 13 (Eq. 5 is the biased estimate).
+Networks", ICML; Gretton, Borgwardt, Rasch, Schölkopf & Smola (2012), "A Kernel Two-Sample Test",
+JMLR 13 (the biased and unbiased estimates).
 """
 from __future__ import annotations
 

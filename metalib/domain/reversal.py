@@ -13,7 +13,7 @@ ascends it (times ``λ``) in ``f``'s. The paper raises ``λ`` from 0 to 1 over t
 the noisy early domain signal does not disturb the label classifier.
 
 Reference: Ganin, Ustinova, Ajakan, Germain, Larochelle, Laviolette, Marchand & Lempitsky (2016),
-"Domain-Adversarial Training of Neural Networks", JMLR 17(59), Section 4 and Eq. 14.
+"Domain-Adversarial Training of Neural Networks", JMLR 17(59).
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ data ``(x_v, y_v)`` and unlabelled target data ``x_t``:
 - :func:`information_maximization` (IM, used as a validator by Musgrave et al., 2022; the loss of
   Gomes, Krause & Perona, 2010): ``H(mean_x p(x)) − mean_x H(p(x))`` on the target, high when
   predictions are confident *and* spread over the classes.
-- :func:`reverse_validation` (Zhong et al., 2010; Ganin et al., 2016, Section 5.1.2): label the
+- :func:`reverse_validation` (Zhong et al., 2010; used by Ganin et al., 2016): label the
   target with the model, train a classifier on those pseudo-labels, and score it on labelled source
   data. Here the reverse classifier is a logistic regression on the model's features, not a second
   run of the adaptation method the papers use.
