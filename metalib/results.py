@@ -3,7 +3,8 @@
 A number the book prints from a long run (a GPU run at ``METALIB_BUDGET=full``, a benchmark) is read
 from a file in ``results/`` that :func:`save_results` wrote when the run ended, never typed in by
 hand. Each file holds ``{"command", "environment", "results"}``; ``environment`` records the device,
-Python, PyTorch and metalib versions, the ``METALIB_*`` variables, the git commit and the date.
+Python, PyTorch and metalib versions, the ``METALIB_*`` variables, the git commit when the run began
+(the process imported this module) and the date.
 """
 from __future__ import annotations
 
@@ -36,16 +37,27 @@ def device_name(device: torch.device | str) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def environment(device: torch.device | str) -> dict:
-    """Device, versions, git commit and date of this run."""
-    from . import __version__
+def git_state() -> tuple[str | None, bool | None]:
+    """The repository's commit and whether tracked files differ from it (``None`` without git)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                                 timeout=10).stdout.strip() or None
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
+        return None, None
+    return commit, dirty
+
+
+GIT_AT_START = git_state()
+"""The commit when this module was imported, which for an experiment script is when the run began:
+a run of an hour records the code it ran, not a commit made while it ran."""
+
+
+def environment(device: torch.device | str) -> dict:
+    """Device, versions, git commit (at the start of the run: :data:`GIT_AT_START`) and date."""
+    from . import __version__
+    commit, dirty = GIT_AT_START
     return {
         "device": str(torch.device(device)), "device_name": device_name(device),
         "python": platform.python_version(), "torch": torch.__version__, "metalib": __version__,

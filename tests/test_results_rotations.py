@@ -49,6 +49,21 @@ def test_saved_environment_names_the_device_and_versions(results_in_tmp):
     assert env["cuda"] is None
 
 
+def test_the_commit_recorded_is_the_one_the_run_started_from(results_in_tmp, monkeypatch):
+    # a commit made while a long run runs must not be credited with its figures: the state is read
+    # once, when the run imports metalib.results, and saving asks git nothing
+    import metalib.results as results
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("save_results asked git for the state at save time")
+
+    monkeypatch.setattr(results.subprocess, "run", no_git)
+    save_results("run", {}, "cpu")
+    env = load_results("run")["environment"]
+    assert (env["git_commit"], env["git_dirty"]) == results.GIT_AT_START
+    assert results.GIT_AT_START[0] is None or len(results.GIT_AT_START[0]) == 40
+
+
 def test_command_defaults_to_this_process_command_line(results_in_tmp):
     save_results("run", {}, "cpu")
     assert isinstance(load_results("run")["command"], str) and load_results("run")["command"]
