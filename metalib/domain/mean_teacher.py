@@ -27,14 +27,11 @@ ICLR ("confidence thresholding" and the "class balance loss"); Tarvainen & Valpo
 from __future__ import annotations
 
 import copy
-from typing import Callable
 
 import torch
 from torch import nn
 
-from .adaptation import AdaptationBatch
-
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+from .adaptation import AdaptationBatch, Augment
 
 
 def consistency_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,

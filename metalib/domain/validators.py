@@ -35,6 +35,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .entropy import mean_entropy
+
 
 def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().double().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
@@ -93,12 +95,10 @@ def deep_embedded_validation(losses: torch.Tensor | np.ndarray, weights: np.ndar
 
 def information_maximization(logits: torch.Tensor) -> float:
     """IM: ``H(mean p) − mean H(p)`` of the target predictions ``softmax(logits [n, K])``."""
-    log_p = torch.log_softmax(logits.double(), dim=-1)
-    p = log_p.exp()
-    mean = p.mean(0)
+    logits = logits.double()
+    mean = logits.softmax(-1).mean(0)
     marginal = -(mean * mean.clamp_min(1e-300).log()).sum()
-    conditional = -(p * log_p).sum(-1).mean()
-    return float(marginal - conditional)
+    return float(marginal - mean_entropy(logits))
 
 
 def reverse_validation(target_features: torch.Tensor, target_logits: torch.Tensor,
