@@ -23,7 +23,7 @@ What it measures
     The gap that adaptation should close is the oracle's accuracy minus the source-only learner's.
 
 How to run it
-    python experiments/domain_fewshot.py --out domain_fewshot_cpu          # default: 2 seeds, about 25 minutes
+    python experiments/domain_fewshot.py --out domain_fewshot_cpu          # default: 2 seeds, about 23 minutes
     METALIB_BUDGET=full python experiments/domain_fewshot.py --out domain_fewshot_full   # 5 seeds, 4x the steps
 
     Results go to ``results/<--out>.json`` through :func:`metalib.results.save_results`. Omniglot's
