@@ -48,7 +48,7 @@ from metalib.domain import mmd2
 from metalib.evaluation import mean_ci95
 from metalib.finetune import adapt
 from metalib.metric.prototypical import prototypes, prototypical_logits
-from metalib.model_based.glyph_protocol import HIDDEN, embedding
+from metalib.model_based.glyph_protocol import HIDDEN, embedding, shrink
 from metalib.optimization import MAML
 from metalib.results import save_results
 
@@ -71,19 +71,15 @@ def small_images(data) -> torch.Tensor:
 
 
 class Tasks:
-    """Few-shot tasks drawn from ``images [C, E, 1, H, W]``: support ``[B, N*K, ...]``, queries ``[B, N*Q, ...]``."""
+    """Few-shot tasks of ``data`` at 14x14: support ``[B, N*K, ...]``, queries ``[B, N*Q, ...]`` and their labels."""
 
-    def __init__(self, data, images, way, shot, queries, seed):
-        self.images, self.sampler = images, EpisodeSampler(data, way, shot, queries, device="cpu", seed=seed)
+    def __init__(self, data, way, shot, queries, seed):
+        self.sampler = EpisodeSampler(data, way, shot, queries, device="cpu", seed=seed)
         self.way, self.shot = way, shot
 
     def sample(self, batch):
-        classes, examples = self.sampler.indices(batch)
-        drawn = self.images[classes[..., None], examples]                     # [B, N, K+Q, 1, H, W]
-        support, query = drawn[:, :, :self.shot].flatten(1, 2), drawn[:, :, self.shot:].flatten(1, 2)
-        labels = torch.arange(self.way)
-        return (support, labels.repeat_interleave(self.shot).expand(batch, -1), query,
-                labels.repeat_interleave(drawn.shape[2] - self.shot).expand(batch, -1))
+        episode = shrink(self.sampler.sample(batch))
+        return episode.support_x, episode.support_y, episode.query_x, episode.query_y
 
 
 class Unlabelled:
@@ -208,12 +204,10 @@ def main() -> None:
     glyph_train, _, glyph_test = metalib.data.load("glyphs").split()
     real = load_omniglot_minimal(folder=args.data)
     real_train, _, real_test = real.split(fractions=(0.6, 0.0, 0.4), seed=0)
-    images = {name: small_images(d) for name, d in
-              (("glyph_train", glyph_train), ("glyph_test", glyph_test), ("real_train", real_train),
-               ("real_test", real_test))}
-    tests = {f"{k}-shot": Tasks(real_test, images["real_test"], WAY, k, QUERIES, seed=1000 + k).sample(args.test_tasks)
+    images = {"glyph_train": small_images(glyph_train), "real_train": small_images(real_train)}  # whole sets
+    tests = {f"{k}-shot": Tasks(real_test, WAY, k, QUERIES, seed=1000 + k).sample(args.test_tasks)
              for k in SHOTS}
-    glyph_tests = Tasks(glyph_test, images["glyph_test"], WAY, 1, QUERIES, seed=999).sample(args.test_tasks)
+    glyph_tests = Tasks(glyph_test, WAY, 1, QUERIES, seed=999).sample(args.test_tasks)
     results = {"protocol": {"way": WAY, "shots": list(SHOTS), "queries": QUERIES, "test_tasks": args.test_tasks,
                             "image_side": 14, "mmd_weight": MMD_WEIGHT, "steps": args.steps,
                             "maml_steps": args.maml_steps,
@@ -226,8 +220,8 @@ def main() -> None:
                "runs": []}
     start = time.perf_counter()
     for seed in range(args.seeds):
-        glyph_tasks = {"protonet": Tasks(glyph_train, images["glyph_train"], 20, 1, 3, seed),
-                       "maml": Tasks(glyph_train, images["glyph_train"], WAY, 1, QUERIES, seed)}
+        glyph_tasks = {"protonet": Tasks(glyph_train, 20, 1, 3, seed),
+                       "maml": Tasks(glyph_train, WAY, 1, QUERIES, seed)}
         unlabelled = Unlabelled(images["real_train"], seed)
         for name in args.learners:
             began = time.perf_counter()
@@ -239,7 +233,7 @@ def main() -> None:
                 net, score = train_protonet(glyph_tasks["protonet"], args.steps, seed, target), prototype_accuracy
             elif name.startswith("oracle"):
                 labelled = real_train.with_rotations() if name == "oracle (rotations)" else real_train
-                real_tasks = Tasks(labelled, small_images(labelled), 20, 1, 3, seed)
+                real_tasks = Tasks(labelled, 20, 1, 3, seed)
                 net, score = train_protonet(real_tasks, args.steps, seed), prototype_accuracy
             elif name.startswith("finetune"):
                 net = train_classifier(glyph_train, images["glyph_train"], args.steps, seed, target)
