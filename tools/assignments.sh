@@ -10,7 +10,8 @@
 #                                                 every student notebook runs up to its stubs and scores 0,
 #                                                 the solution scores full marks, assignments/student/ is current)
 #   bash tools/assignments.sh grade NAME FILE...   grade submissions of assignment NAME with otter run (no
-#                                                 Docker), one results folder per submission, a score table
+#                                                 Docker), one results folder per submission path
+#                                                 (graded/alice__04_maml/), a score table
 #
 # otter-grader lives only in .venv-teacher, never in the readers' .venv: .venv-teacher sees the book's
 # .venv (torch, metalib; one line in its site-packages) and adds otter and what it needs, pinned by
@@ -52,7 +53,9 @@ case ${1:-} in
     zips=(assignments/dist/"$name"/autograder/*.zip)
     [[ -f ${zips[0]} ]] || { echo "no autograder for $name: run bash tools/assignments.sh generate first" >&2; exit 1; }
     for submission in "$@"; do
-      out=assignments/dist/$name/graded/$(basename "$submission" .ipynb)
+      # one folder per submission path: alice/04_maml.ipynb and bob/04_maml.ipynb stay apart
+      key=${submission%.ipynb}; key=${key#./}; key=${key#/}
+      out=assignments/dist/$name/graded/${key//\//__}
       mkdir -p "$out"
       "$python" -m otter run -a "${zips[-1]}" -o "$out" "$submission" > "$out/log.txt" 2>&1 || true
       "$python" -c 'import json, sys
@@ -63,5 +66,5 @@ print(f"{sys.argv[2]}\t{score:g} / {top:g}")' "$out/results.json" "$submission" 
     done
     ;;
   *)
-    sed -n '2,16p' "$0" >&2; exit 2 ;;
+    sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac
