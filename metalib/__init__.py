@@ -20,6 +20,8 @@ Small modules with names that say what they hold:
 - :mod:`metalib.domain`: domain adaptation (a loss module per method and one shared loop), validators
   that choose without target labels, and MLDG.
 - :mod:`metalib.plotting`: figure helpers the chapters share.
+- :mod:`metalib.controls`: sliders over a figure, live in Jupyter and drawn in advance for the web page.
+- :mod:`metalib.progress`: the progress bar of :func:`train`, which leaves a line of text behind.
 """
 from .threads import wait_passively
 

@@ -2,8 +2,9 @@
 
 Meta-training is "for each step: sample a batch of tasks, compute a loss, take an optimiser step".
 What differs between algorithms is the body of the step; :func:`train` runs that body, shows a
-``tqdm.auto`` progress bar (a widget in Jupyter, text in a terminal), keeps every loss, and stops
-with an error that names the step when a loss becomes NaN or infinite.
+progress bar (:mod:`metalib.progress`: a widget in Jupyter that leaves a line of text behind, tqdm's
+text bar in a terminal), keeps every loss, and stops with an error that names the step when a loss
+becomes NaN or infinite.
 
 Losses are kept on their device and copied to the host every ``check_every`` steps, so a GPU run is
 not forced to synchronise with the host at every step just to draw the progress bar.
@@ -14,7 +15,8 @@ import os
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+
+from .progress import Progress
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -51,7 +53,7 @@ def train(step: Callable[[int], torch.Tensor | float], steps: int, *, desc: str 
     history: list[float] = []
     pending: list[torch.Tensor] = []
     show = progress_enabled() if progress is None else progress
-    bar = tqdm(total=steps, desc=desc, disable=not show, leave=True)
+    bar = Progress(steps, desc, show)
 
     def flush() -> None:
         if not pending:
