@@ -107,3 +107,30 @@ def load_results(name: str) -> dict | None:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); re-run the command that writes it") from error
+
+
+# The command that stores each run a chapter reads and the page may lack (see the README).
+RUN_COMMANDS = {
+    "metric_omniglot": "METALIB_BUDGET=full python experiments/metric_omniglot.py",
+    "metric_omniglot_gpu": "bash tools/gpu_runs.sh",
+    "optimization_omniglot": "METALIB_BUDGET=full python experiments/optimization_omniglot.py",
+    "optimization_omniglot_gpu": "bash tools/gpu_runs.sh",
+    "optimization_sinusoid": "METALIB_BUDGET=full python experiments/optimization_sinusoid.py",
+    "benchmarks/maml_speed_cuda": "bash tools/gpu_runs.sh",
+    "benchmarks/maml_speed_cpu": "python benchmarks/maml_speed.py --device cpu",
+}
+
+
+def show_missing(name: str) -> None:
+    """Say, as a note on the page, that the run ``name`` is not stored and which command stores it."""
+    from html import escape
+
+    from IPython.display import display
+
+    command = RUN_COMMANDS.get(name, f"the script that writes results/{name}.json")
+    text = f"Not run for this page: {name}. It needs a longer run, stored by: {command}"
+    html = ('<div class="admonition note"><p class="admonition-title">Not run for this page</p>'
+            f"<p>The run <code>{escape(name)}</code> is not stored with the book: it needs a longer "
+            f"run (a GPU for some), stored by <code>{escape(command)}</code>. The chapter reads it "
+            "once it is there.</p></div>")
+    display({"text/plain": text, "text/html": html}, raw=True)

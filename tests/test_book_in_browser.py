@@ -10,7 +10,14 @@ page passes only if it works offline. A page fails on:
 - math that MathJax did not typeset: raw ``\\(``, ``\\[`` or ``$$`` left in the text outside code,
   a MathJax error, or math markup without any ``mjx-container``;
 - an ``<img>`` that did not load (``naturalWidth == 0``);
-- an ipywidgets snapshot (a ``widget-view+json`` script) that the widget manager did not render.
+- a widget view left in the page (the book shows widgets by their other form: see _config.yml);
+- a code cell or a printed output wider than its box.
+
+Separate tests open the chapters as a reader would: both sidebar drawers, at 1280 and at 390 pixels;
+every slider of every figure (metalib.controls), moved with the keyboard, must change the figure;
+a figure shown smaller than drawn opens at full size on a click; at 390 pixels no page is wider
+than the screen; the content column at 1280 pixels is as wide as tests/test_notebooks_stored.py
+assumes when it checks the size of figure text.
 
 A full-page screenshot of every page is saved to ``_build/screenshots/<page>.png`` (not committed),
 also for a page that fails, to see what went wrong.
@@ -55,8 +62,8 @@ def built_pages() -> list[str]:
     )
 
 
-# Visible code cells wider than their box: [scroll width, box width, first long line].
-SCROLLING_CODE = """() => [...document.querySelectorAll('.cell_input pre')]
+# Visible code cells and outputs wider than their box: [scroll width, box width, first long line].
+SCROLLING_CODE = """() => [...document.querySelectorAll('.cell_input pre, .cell_output pre')]
     .filter(pre => pre.clientWidth > 0 && pre.scrollWidth > pre.clientWidth + 1)
     .map(pre => [pre.scrollWidth, pre.clientWidth,
                  pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '')])"""
@@ -184,11 +191,6 @@ BROKEN_IMAGES = """async () => {
 
 WIDGET_VIEWS = 'script[type="application/vnd.jupyter.widget-view+json"]'
 
-WIDGETS_RENDERED = """(selector) => Array.from(document.querySelectorAll(selector)).every(script => {
-    const area = script.previousElementSibling;   // the widget manager puts the view just before its script
-    return area && area.classList.contains("widget-subarea") && area.querySelector(".jupyter-widgets");
-})"""
-
 
 def screenshot_path(page_name: str) -> Path:
     return SCREENSHOTS / Path(page_name).with_suffix(".png")
@@ -249,14 +251,11 @@ def test_page_renders_offline(page_name, server, browser):
             if at >= 0:
                 problems.append(f"raw {raw} in the page text: ...{text[max(0, at - 40):at + 60]!r}...")
 
-        # ipywidgets snapshots: every widget view has been rendered by the widget manager
-        if "application/vnd.jupyter.widget-view+json" in source:
-            try:
-                page.wait_for_function(WIDGETS_RENDERED, arg=WIDGET_VIEWS, timeout=TIMEOUT_MS)
-            except Exception:
-                views = page.locator(WIDGET_VIEWS).count()
-                problems.append(f"widget snapshots not rendered ({views} widget views, "
-                                f"{page.locator('.jupyter-widgets').count()} .jupyter-widgets elements)")
+        # widgets: none is left as a view that needs a kernel or a widget manager
+        views = page.locator(WIDGET_VIEWS).count()
+        if views:
+            problems.append(f"{views} widget view(s) in the page: a reader without a kernel sees "
+                            "nothing there (show them by their text or HTML form, _config.yml)")
 
         # let late requests (web fonts, lazy images) happen, so that they are checked too
         page.wait_for_load_state("networkidle")
@@ -264,8 +263,8 @@ def test_page_renders_offline(page_name, server, browser):
         # images, including those inside rendered widgets (an Output widget's plot)
         problems += [f"image did not load: {src}" for src in page.evaluate(BROKEN_IMAGES)]
 
-        # code that fits the page: no visible code cell scrolls sideways
-        problems += [f"code cell scrolls sideways ({wide}px of {shown}px): {line!r}"
+        # code and output that fit the page: no visible code cell or output scrolls sideways
+        problems += [f"code or output scrolls sideways ({wide}px of {shown}px): {line!r}"
                      for wide, shown, line in page.evaluate(SCROLLING_CODE)]
     finally:
         shot = screenshot_path(page_name)
@@ -279,3 +278,159 @@ def test_page_renders_offline(page_name, server, browser):
         problems.insert(0, "requests to other hosts (aborted; the book must work offline): "
                         + ", ".join(sorted(set(external))))
     assert not problems, f"{page_name} (screenshot: {shot.relative_to(ROOT)}):\n  " + "\n  ".join(problems)
+
+
+# A reader's clicks ---------------------------------------------------------------------------------
+
+CHAPTER = "book/01_mapping.html"
+# the content column at 1280 px that tests/test_notebooks_stored.py assumes for figure text
+COLUMN_PX = 688
+
+DIALOG_STATE = """(id) => {
+    const dialog = document.getElementById(id);
+    const links = dialog ? [...dialog.querySelectorAll("a")].filter(a => a.offsetParent !== null) : [];
+    return {open: Boolean(dialog && dialog.open), links: links.length};
+}"""
+
+
+def open_page(browser, server, width: int, page_name: str = CHAPTER):
+    context = browser.new_context(viewport={"width": width, "height": 900}, service_workers="block")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(urljoin(server, page_name), wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return context, page, errors
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("side", ["primary", "secondary"])
+def test_sidebar_drawers_open(side, width, server, browser):
+    """The table of contents (primary) and "on this page" (secondary) reach the reader."""
+    require_build()
+    context, page, errors = open_page(browser, server, width)
+    try:
+        toggles = page.locator(f".{side}-toggle:visible")
+        sidebar = page.locator(f"#pst-{side}-sidebar")
+        if toggles.count() == 0:
+            # no button: then the sidebar itself must be on the screen, with its links
+            assert sidebar.is_visible(), f"{side} sidebar: neither shown nor behind a button at {width}px"
+            assert sidebar.locator("a:visible").count() > 3
+        elif side == "primary" and width >= 992:
+            # on a wide screen the menu button hides the table of contents and shows it again
+            assert toggles.count() == 1, f"{toggles.count()} visible {side} buttons at {width}px"
+            assert sidebar.is_visible()
+            toggles.first.click()
+            page.wait_for_timeout(300)
+            assert not sidebar.is_visible(), f"the menu button at {width}px did not hide the contents"
+            toggles.first.click()
+            page.wait_for_timeout(300)
+            assert sidebar.is_visible() and sidebar.locator("a:visible").count() > 3
+        else:
+            assert toggles.count() == 1, f"{toggles.count()} visible {side} buttons at {width}px"
+            toggles.first.click()
+            page.wait_for_timeout(300)
+            state = page.evaluate(DIALOG_STATE, f"pst-{side}-sidebar-modal")
+            assert state["open"], f"the {side} button at {width}px opened nothing"
+            assert state["links"] > 3, f"the {side} drawer at {width}px shows {state['links']} links"
+            page.screenshot(path=str(SCREENSHOTS / f"drawer-{side}-{width}.png"))
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(300)
+            assert not page.evaluate(DIALOG_STATE, f"pst-{side}-sidebar-modal")["open"]
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def pages_with_controls() -> list[str]:
+    return [page for page in toc_pages()
+            if (HTML / page).is_file() and "metalib-controls" in (HTML / page).read_text(encoding="utf-8")]
+
+
+CONTROL_STATE = """(box) => ({src: box.querySelector("img").src,
+                              labels: [...box.querySelectorAll("output")].map(o => o.textContent)})"""
+
+
+@pytest.mark.parametrize("page_name", pages_with_controls() or ["(no page with sliders)"])
+def test_every_slider_changes_its_figure(page_name, server, browser):
+    require_build()
+    assert page_name != "(no page with sliders)", "no built page has metalib.controls sliders"
+    context, page, errors = open_page(browser, server, 1280, page_name)
+    try:
+        boxes = page.locator(".metalib-controls")
+        assert boxes.count() >= 1
+        for b in range(boxes.count()):
+            box = boxes.nth(b)
+            box.scroll_into_view_if_needed()
+            sliders = box.locator('input[type="range"]')
+            assert sliders.count() >= 1
+            for s in range(sliders.count()):
+                slider = sliders.nth(s)
+                before = box.evaluate(CONTROL_STATE)
+                at_end = slider.get_attribute("value") == slider.get_attribute("max")
+                slider.focus()
+                page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
+                after = box.evaluate(CONTROL_STATE)
+                name = slider.get_attribute("data-name")
+                assert after["src"] != before["src"], f"{page_name}: slider {name} left the figure as it was"
+                assert after["labels"] != before["labels"], f"{page_name}: slider {name}'s value did not change"
+                loaded = box.evaluate("(box) => box.querySelector('img').naturalWidth")
+                assert loaded > 0, f"{page_name}: the frame for slider {name} did not load"
+        page.screenshot(path=str(SCREENSHOTS / f"sliders-{Path(page_name).stem}.png"))
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_a_shrunk_figure_opens_full_size(server, browser):
+    require_build()
+    context, page, errors = open_page(browser, server, 1280, "book/04_optimization_based.html")
+    try:
+        column = page.evaluate("() => document.querySelector('article.bd-article').clientWidth")
+        assert column >= COLUMN_PX, f"the content column is {column}px at 1280px, not {COLUMN_PX}"
+        figure = page.locator("div.cell_output img.zoomable").first
+        assert figure.count() == 1, "no figure is shown smaller than drawn on this page"
+        figure.scroll_into_view_if_needed()
+        figure.click()
+        big = page.locator("dialog.figure-zoom[open] img")
+        big.wait_for()
+        natural, shown = big.evaluate("(img) => [img.naturalWidth, img.clientWidth]")
+        assert shown == natural, f"the opened figure is shown at {shown}px of {natural}px"
+        big.click()   # a click anywhere on it closes it
+        page.wait_for_timeout(200)
+        assert page.locator("dialog.figure-zoom[open]").count() == 0
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("page_name", toc_pages())
+def test_no_page_is_wider_than_a_phone(page_name, server, browser):
+    require_build()
+    context, page, errors = open_page(browser, server, 390, page_name)
+    try:
+        wide = page.evaluate("() => document.documentElement.scrollWidth")
+        shot = SCREENSHOTS / "390" / Path(page_name).with_suffix(".png")
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        assert wide <= 391, f"{page_name} is {wide}px wide on a 390px screen (screenshot: {shot})"
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_search_shows_excerpts(server, browser):
+    """Searching the book lists pages with a text excerpt around the word found."""
+    require_build()
+    context, page, errors = open_page(browser, server, 1280, "search.html?q=prototype")
+    try:
+        page.wait_for_selector("#search-results li", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#search-results p.context')]"
+            ".some(p => p.textContent.trim().length > 40)", timeout=TIMEOUT_MS)
+        excerpt = page.locator("#search-results p.context").first.text_content()
+        assert "prototyp" in excerpt.lower(), excerpt
+        assert not errors, errors
+    finally:
+        context.close()

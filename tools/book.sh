@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Set up (tools/setup.sh), fetch the widget scripts (tools/fetch_js.sh) and build the HTML book.
+# Set up (tools/setup.sh) and build the HTML book.
 # The build renders the notebooks' stored outputs (which `bash tools/test.sh` proves the current code
 # reproduces); BOOK_EXECUTE=1 re-executes every notebook during the build instead. Any notebook error
 # or Sphinx warning fails the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-bash tools/fetch_js.sh
 config=()
 if [[ ${BOOK_EXECUTE:-0} == 1 ]]; then
   # the notebooks run one after another here, so each kernel may use every core

@@ -1,6 +1,16 @@
-"""Local Sphinx extension: drop the duplicate inline scripts that jupyter-book 1.x writes into every page.
+"""Local Sphinx extension: two fixes to the pages that jupyter-book 1.x writes.
 
-Loaded by _config.yml (``sphinx: local_extensions``). With Sphinx 7.x an inline script that an
+Loaded by _config.yml (``sphinx: local_extensions``).
+
+1. The sidebar buttons. pydata-sphinx-theme 0.17 fills the header's ``navbar_persistent`` slot with a
+   search box unless the theme options name the slot, and jupyter-book's theme options never do;
+   sphinx-book-theme's own default (empty) is then overridden. A non-empty slot makes the theme
+   write a second, top navbar whose hidden ``.primary-toggle`` and ``.secondary-toggle`` come first
+   in the page, and the theme's script binds only the first of each: the visible menu and
+   "on this page" buttons did nothing (at 390 px no drawer opened). The slot is set empty here, so
+   the top navbar and its buttons are not written at all (the search box stays in the sidebar and
+   the article header).
+2. Duplicate inline scripts. With Sphinx 7.x an inline script that an
 extension adds after the builder is initialised (sphinx-thebe's and sphinx-togglebutton's
 configuration) is written twice into every page, once registered with filename ``None`` and once
 with ``''``. The second ``const THEBE_JS_URL = ...`` is a JavaScript error on every page
@@ -28,7 +38,14 @@ def _drop_duplicate_scripts(app, pagename: str, templatename: str, context: dict
     scripts[:] = unique
 
 
+def _no_top_navbar(app, config) -> None:
+    options = config.html_theme_options
+    if isinstance(options, dict):
+        options.setdefault("navbar_persistent", [])
+
+
 def setup(app):
+    app.connect("config-inited", _no_top_navbar)
     # late, after the extensions that add per-page scripts (myst-nb's widget scripts)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
