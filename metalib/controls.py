@@ -89,10 +89,10 @@ def player_html(draw: Callable[..., object], grid: dict[str, Sequence], start: d
     ``start`` gives each control's first value (the nearest listed value is used).
     """
     descriptions = descriptions or {}
-    for name, values in grid.items():
-        if len(list(values)) == 0:
-            raise ValueError(f"html={{{name!r}: []}}: give at least one value for {name!r}")
     values = {name: list(vals) for name, vals in grid.items()}
+    for name, vals in values.items():
+        if not vals:
+            raise ValueError(f"html={{{name!r}: []}}: give at least one value for {name!r}")
     pngs = frames(draw, values)
     rows = []
     for name, vals in values.items():

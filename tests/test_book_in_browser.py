@@ -29,6 +29,7 @@ skip. To leave this module out of a quick run of the unit tests, use pytest's ow
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -40,6 +41,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import yaml
+# the content column at 1280 px that the check of figure text size assumes
+from test_notebooks_stored import COLUMN_PX
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -283,8 +286,6 @@ def test_page_renders_offline(page_name, server, browser):
 # A reader's clicks ---------------------------------------------------------------------------------
 
 CHAPTER = "book/01_mapping.html"
-# the content column at 1280 px that tests/test_notebooks_stored.py assumes for figure text
-COLUMN_PX = 688
 
 DIALOG_STATE = """(id) => {
     const dialog = document.getElementById(id);
@@ -293,15 +294,21 @@ DIALOG_STATE = """(id) => {
 }"""
 
 
-def open_page(browser, server, width: int, page_name: str = CHAPTER):
+@contextlib.contextmanager
+def reader_page(browser, server, width: int, page_name: str = CHAPTER):
+    """A page as a reader opens it, at a window width; fails on any uncaught JavaScript error."""
     context = browser.new_context(viewport={"width": width, "height": 900}, service_workers="block")
     context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(urljoin(server, page_name), wait_until="load")
-    page.wait_for_load_state("networkidle")
-    return context, page, errors
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(urljoin(server, page_name), wait_until="load")
+        page.wait_for_load_state("networkidle")
+        yield page
+        assert not errors, f"{page_name} at {width}px: {errors}"
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -309,8 +316,7 @@ def open_page(browser, server, width: int, page_name: str = CHAPTER):
 def test_sidebar_drawers_open(side, width, server, browser):
     """The table of contents (primary) and "on this page" (secondary) reach the reader."""
     require_build()
-    context, page, errors = open_page(browser, server, width)
-    try:
+    with reader_page(browser, server, width) as page:
         toggles = page.locator(f".{side}-toggle:visible")
         sidebar = page.locator(f"#pst-{side}-sidebar")
         if toggles.count() == 0:
@@ -338,9 +344,6 @@ def test_sidebar_drawers_open(side, width, server, browser):
             page.keyboard.press("Escape")
             page.wait_for_timeout(300)
             assert not page.evaluate(DIALOG_STATE, f"pst-{side}-sidebar-modal")["open"]
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 def pages_with_controls() -> list[str]:
@@ -356,8 +359,7 @@ CONTROL_STATE = """(box) => ({src: box.querySelector("img").src,
 def test_every_slider_changes_its_figure(page_name, server, browser):
     require_build()
     assert page_name != "(no page with sliders)", "no built page has metalib.controls sliders"
-    context, page, errors = open_page(browser, server, 1280, page_name)
-    try:
+    with reader_page(browser, server, 1280, page_name) as page:
         boxes = page.locator(".metalib-controls")
         assert boxes.count() >= 1
         for b in range(boxes.count()):
@@ -378,15 +380,11 @@ def test_every_slider_changes_its_figure(page_name, server, browser):
                 loaded = box.evaluate("(box) => box.querySelector('img').naturalWidth")
                 assert loaded > 0, f"{page_name}: the frame for slider {name} did not load"
         page.screenshot(path=str(SCREENSHOTS / f"sliders-{Path(page_name).stem}.png"))
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 def test_a_shrunk_figure_opens_full_size(server, browser):
     require_build()
-    context, page, errors = open_page(browser, server, 1280, "book/04_optimization_based.html")
-    try:
+    with reader_page(browser, server, 1280, "book/04_optimization_based.html") as page:
         column = page.evaluate("() => document.querySelector('article.bd-article').clientWidth")
         assert column >= COLUMN_PX, f"the content column is {column}px at 1280px, not {COLUMN_PX}"
         figure = page.locator("div.cell_output img.zoomable").first
@@ -400,37 +398,26 @@ def test_a_shrunk_figure_opens_full_size(server, browser):
         big.click()   # a click anywhere on it closes it
         page.wait_for_timeout(200)
         assert page.locator("dialog.figure-zoom[open]").count() == 0
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("page_name", toc_pages())
 def test_no_page_is_wider_than_a_phone(page_name, server, browser):
     require_build()
-    context, page, errors = open_page(browser, server, 390, page_name)
-    try:
+    with reader_page(browser, server, 390, page_name) as page:
         wide = page.evaluate("() => document.documentElement.scrollWidth")
         shot = SCREENSHOTS / "390" / Path(page_name).with_suffix(".png")
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
         assert wide <= 391, f"{page_name} is {wide}px wide on a 390px screen (screenshot: {shot})"
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 def test_search_shows_excerpts(server, browser):
     """Searching the book lists pages with a text excerpt around the word found."""
     require_build()
-    context, page, errors = open_page(browser, server, 1280, "search.html?q=prototype")
-    try:
+    with reader_page(browser, server, 1280, "search.html?q=prototype") as page:
         page.wait_for_selector("#search-results li", timeout=TIMEOUT_MS)
         page.wait_for_function(
             "() => [...document.querySelectorAll('#search-results p.context')]"
             ".some(p => p.textContent.trim().length > 40)", timeout=TIMEOUT_MS)
         excerpt = page.locator("#search-results p.context").first.text_content()
         assert "prototyp" in excerpt.lower(), excerpt
-        assert not errors, errors
-    finally:
-        context.close()

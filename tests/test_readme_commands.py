@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -76,7 +77,8 @@ TINY = {"nbformat": 4, "nbformat_minor": 5,
         "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "id": "a",
                    "source": "import os\nprint(os.environ['OMP_NUM_THREADS'], os.environ['METALIB_BUDGET'])"},
                   {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "id": "b",
-                   "source": "import ipywidgets\nipywidgets.IntSlider(value=3)"}]}
+                   "source": "import metalib\nimport torch\n"
+                             "losses = metalib.train(lambda i: torch.tensor(1.0), 3, desc='tiny')"}]}
 
 
 def test_regenerate_stores_one_clean_run_under_the_test_settings(tmp_path):
@@ -89,7 +91,9 @@ def test_regenerate_stores_one_clean_run_under_the_test_settings(tmp_path):
         stored = json.loads(notebook.read_text())
         assert notebook_problems(stored) == []
         assert "".join(stored["cells"][0]["outputs"][0]["text"]) == "1 default\n"
-        assert "application/vnd.jupyter.widget-view+json" in stored["cells"][1]["outputs"][0]["data"]
+        bar = stored["cells"][1]["outputs"][0]["data"]   # the progress bar, with its finished line
+        assert "application/vnd.jupyter.widget-view+json" in bar
+        assert re.fullmatch(r"tiny: 3/3 steps in \d+\.\d s", "".join(bar["text/plain"]))
     finally:
         notebook.unlink(missing_ok=True)
 
