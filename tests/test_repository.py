@@ -89,3 +89,23 @@ def test_links_built_from_the_setting():
     assert "git clone https://github.com/o/r" in made["get_the_code"]
     assert "Colab opens notebooks from GitHub only" in repository.substitutions(
         "https://gitlab.com/o/r", "main")["colab_assignments"]
+
+
+def test_the_setting_switches_the_buttons():
+    class Config:
+        def __init__(self, url):
+            self.html_theme_options = {"repository_url": url, "use_repository_button": False,
+                                       "launch_buttons": {"colab_url": "https://colab.research.google.com"}}
+            self.myst_substitutions = {}
+
+    with_address = Config("https://github.com/o/r")
+    repository._configure(None, with_address)
+    assert with_address.html_theme_options["use_repository_button"] is True
+    assert with_address.html_theme_options["launch_buttons"]
+    assert "https://github.com/o/r" in with_address.myst_substitutions["get_the_code"]
+
+    without = Config("")
+    repository._configure(None, without)
+    assert "repository_url" not in without.html_theme_options
+    assert "launch_buttons" not in without.html_theme_options   # the theme needs an address for them
+    assert "repository.url" in without.myst_substitutions["colab_assignments"]

@@ -77,8 +77,8 @@ def substitutions(url: str, branch: str) -> dict[str, str]:
 def _configure(app, config) -> None:
     options = config.html_theme_options if isinstance(config.html_theme_options, dict) else {}
     url = (options.get("repository_url") or "").strip().rstrip("/")
-    if url:
-        options.setdefault("use_repository_button", True)
+    if url:   # jupyter-book's defaults switch the button off; the address switches it on
+        options["use_repository_button"] = True
     else:   # no address: no repository or launch buttons (the theme needs an address for both)
         options.pop("repository_url", None)
         options.pop("launch_buttons", None)
