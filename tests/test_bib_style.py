@@ -35,3 +35,11 @@ def test_the_style_links_an_arxiv_eprint():
     entry = next(iter(AuthorYearStyle().format_bibliography(bib)))
     assert entry.label == "Snell, 2017"
     assert "https://arxiv.org/abs/1703.05175" in entry.text.render_as("html")
+
+
+def test_every_reference_links_to_the_paper():
+    """Each entry of references.bib has a DOI, an arXiv eprint or a URL, which the page links."""
+    bib = parse_string((Path(__file__).resolve().parents[1] / "references.bib").read_text(), "bibtex")
+    unlinked = [key for key, entry in bib.entries.items()
+                if not {"doi", "eprint", "url"} & {field.lower() for field in entry.fields}]
+    assert not unlinked, f"references without a DOI, eprint or URL: {unlinked}"
