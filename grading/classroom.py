@@ -13,13 +13,19 @@ student with `results.json`, `feedback.txt` (what the student may read) and `log
 notebook printed, for the teacher), plus
 
 - `grades.csv`: one row per student and question (student, question, points, max_points, status);
-- `totals.csv`: one row per student (student, points, max_points, status, submission), for an LMS.
+  written questions have the status "to grade by hand" and no points yet;
+- `totals.csv`: one row per student (student, points, max_points, by_hand_max_points, status,
+  submission), for an LMS: `points` is what the grader awarded, out of `max_points`; the written
+  questions add up to `by_hand_max_points` more;
+- for an assignment with written questions, `written.md` in each student's folder: every answer
+  beside its rubric.
 """
 from __future__ import annotations
 
 import csv
 import fnmatch
 import json
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,7 +67,8 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
 def match(roster: list[tuple[str, str]] | None, submissions: list[Path]) -> tuple[dict[str, Path], list[str]]:
     """({student: submission}, students without one); RosterError listing every mismatch."""
     if roster is None:
-        return {_key(p): p for p in submissions}, []
+        common = Path(os.path.commonpath([p.resolve().parent for p in submissions])) if submissions else None
+        return {_key(p.resolve().relative_to(common)): p for p in submissions}, []
     owner: dict[Path, list[str]] = {p: [] for p in submissions}
     for student, pattern in roster:
         for p in submissions:
@@ -96,7 +103,8 @@ def _tails(path: Path) -> list[str]:
 
 
 def _key(path: Path) -> str:
-    """A folder name for a submission graded without a roster: its path, / written __."""
+    """A name for a submission graded without a roster: its path below the folder that holds all
+    submissions, / written __ (alice/04_maml.ipynb -> alice__04_maml)."""
     text = str(path.with_suffix("")).lstrip("./")
     return re.sub(r"[^\w.-]+", "_", text.replace("/", "__"))
 
@@ -120,6 +128,8 @@ def grade_class(assignment: judge.Assignment, submissions: list[Path], out: Path
         result.update(student=student, submission=str(path))
         (folder / "results.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         (folder / "feedback.txt").write_text(judge.feedback(result), encoding="utf-8")
+        if assignment.manual:
+            (folder / "written.md").write_text(written_sheet(assignment, student, path), encoding="utf-8")
         progress(f"{student}\t{result['points']:g} / {result['max_points']:g}\t{result['status']}")
         return result
 
@@ -132,19 +142,37 @@ def grade_class(assignment: judge.Assignment, submissions: list[Path], out: Path
                                        "status": "missing"} for q in assignment.questions]})
         progress(f"{student}\t0 / {assignment.points:g}\tmissing")
     results.sort(key=lambda r: r["student"])
-    write_csv(results, out)
+    write_csv(results, out, assignment.manual)
     return results
 
 
-def write_csv(results: list[dict], out: Path) -> None:
+def written_sheet(assignment: judge.Assignment, student: str, path: Path) -> str:
+    """The written answers of one submission beside each question's rubric, for grading by hand."""
+    from . import notebooks
+
+    answers = notebooks.written_answers(path)
+    lines = [f"# {assignment.name}: written answers of {student}", ""]
+    for question in assignment.manual:
+        lines += [f"## {question['name']} ({question['points']:g} points)", "",
+                  f"Rubric: {question['rubric']}", "", "Answer:", "",
+                  answers.get(question["name"], "(no answer cell found)").strip(), ""]
+    return "\n".join(lines)
+
+
+def write_csv(results: list[dict], out: Path, manual: list[dict] = ()) -> None:
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "question", "points", "max_points", "status"])
         for r in results:
             for q in r["questions"]:
                 w.writerow([r["student"], q["name"], f"{q['points']:g}", f"{q['max_points']:g}", q["status"]])
+            for q in manual:
+                w.writerow([r["student"], q["name"], "", f"{q['points']:g}",
+                            "missing" if r["status"] == "missing" else "to grade by hand"])
     with open(out / "totals.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["student", "points", "max_points", "status", "submission"])
+        w.writerow(["student", "points", "max_points", "by_hand_max_points", "status", "submission"])
+        by_hand = sum(q["points"] for q in manual)
         for r in results:
-            w.writerow([r["student"], f"{r['points']:g}", f"{r['max_points']:g}", r["status"], r["submission"]])
+            w.writerow([r["student"], f"{r['points']:g}", f"{r['max_points']:g}", f"{by_hand:g}", r["status"],
+                        r["submission"]])

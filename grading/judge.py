@@ -4,6 +4,7 @@ An assignment's hidden tests live in `assignments/hidden/NN_name.py`, a module w
 `QUESTIONS` of `Question`s. Each question has
 
 - ``inputs(generator)``: the judge draws the inputs (tensors, numbers) the submission is called on;
+  keys starting with ``_`` stay in the judge (the labels of held-out queries, say);
 - ``probe(ns, inputs)``: a self-contained function whose *source* is sent into the sandbox, where it
   calls the submission's functions (``ns`` is the notebook's namespace) and returns plain data;
 - ``checks(inputs, outputs, grade)``: runs here, in the judge, with the teacher's reference; it
@@ -58,6 +59,7 @@ class Assignment:
     startup_time: float = 20.0         # starting Python and torch in the sandbox
     limits: sandbox.Limits = sandbox.Limits()
     manual: list[dict] = field(default_factory=list)   # written questions: name, points, rubric
+    needs_data: str | None = None      # a data set the notebook reads (a folder of METALIB_DATA)
 
     @property
     def points(self) -> float:
@@ -77,6 +79,9 @@ def load(name: str, root: Path = ASSIGNMENTS) -> Assignment:
         raise SystemExit(f"no assignment {name!r} (it needs {master} and {spec_file}); known: {known}")
     spec = importlib.util.spec_from_file_location(f"hidden_{name}", spec_file)
     module = importlib.util.module_from_spec(spec)
+    data = default_data()
+    if data is not None:   # the setup cells of an assignment that reads data load it here too
+        os.environ.setdefault("METALIB_DATA", str(data.resolve()))
     _loading.append(root)
     try:
         spec.loader.exec_module(module)
@@ -87,7 +92,8 @@ def load(name: str, root: Path = ASSIGNMENTS) -> Assignment:
                       cell_time=getattr(module, "CELL_TIME", 60.0),
                       probe_time=getattr(module, "PROBE_TIME", 30.0),
                       limits=getattr(module, "LIMITS", sandbox.Limits()),
-                      manual=getattr(module, "MANUAL", []))
+                      manual=getattr(module, "MANUAL", []),
+                      needs_data=getattr(module, "NEEDS_DATA", None))
 
 
 class Grade:
@@ -167,6 +173,12 @@ def grade(assignment: Assignment, submission: Path, mode: str = "namespaces", da
     graded) or "not graded" (the notebook could not be read, or the process ended before any
     question was probed).
     """
+    if assignment.needs_data:
+        data = data or default_data()
+        if data is None or not (Path(data) / assignment.needs_data).is_dir():
+            return _not_graded(assignment, f"this assignment reads {assignment.needs_data}: give the folder "
+                                           f"that holds {assignment.needs_data}/ with --data (or METALIB_DATA)")
+        os.environ.setdefault("METALIB_DATA", str(Path(data).resolve()))
     try:
         cells = notebooks.code_cells(submission)
     except notebooks.NotANotebook as exc:
@@ -180,10 +192,24 @@ def grade(assignment: Assignment, submission: Path, mode: str = "namespaces", da
         "cell_time": assignment.cell_time,
         "probe_time": assignment.probe_time,
         "questions": [dict(zip(("probe_source", "probe_name"), _probe_source(q)), name=q.name,
-                           inputs=codec.encode(inputs[q.name])) for q in assignment.questions],
+                           inputs=codec.encode(_sent(inputs[q.name]))) for q in assignment.questions],
     }
     run = _run_confined(assignment, request, mode, data, log)
     return _judge(assignment, inputs, run)
+
+
+def default_data() -> Path | None:
+    """METALIB_DATA, or the course's shared data folder beside the repository, if there."""
+    for candidate in (os.environ.get("METALIB_DATA"), ROOT.parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def _sent(inputs: dict) -> dict:
+    """What goes into the sandbox: the inputs without the judge's own keys (those starting with _),
+    such as the labels of held-out queries."""
+    return {k: v for k, v in inputs.items() if not k.startswith("_")}
 
 
 def _run_confined(assignment: Assignment, request: dict, mode: str, data: Path | None,

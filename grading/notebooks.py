@@ -51,6 +51,21 @@ def code_cells(path: Path) -> list[tuple[int, str]]:
                            "open it in Jupyter or Colab, save it, and hand in the .ipynb file") from None
 
 
+def written_answers(path: Path) -> dict[str, str]:
+    """{question: text} of the Markdown cells tagged `written` (answers a teacher grades by hand)."""
+    try:
+        cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    answers = {}
+    for cell in cells if isinstance(cells, list) else []:
+        meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+        if cell.get("cell_type") == "markdown" and "written" in meta.get("tags", []):
+            source = cell.get("source", "")
+            answers[str(meta.get("question"))] = "".join(source) if isinstance(source, list) else str(source)
+    return answers
+
+
 def setup_cells(master: Path) -> list[str]:
     """The sources of the master's cells tagged `setup`."""
     cells = json.loads(Path(master).read_text(encoding="utf-8"))["cells"]

@@ -81,8 +81,11 @@ def main(channel: int) -> None:
         send(event="cell", index=index, error=error)
 
     namespace = shell.user_ns
+    final_state = dict(namespace)
     for question in request["questions"]:
         name = question["name"]
+        namespace.clear()            # each question starts from the notebook's final state, whatever
+        namespace.update(final_state)   # an earlier probe put in place of an answer
         try:
             _alarm(request["probe_time"])
             for source in request["setup"]:

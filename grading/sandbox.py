@@ -147,7 +147,9 @@ def command(mode: str, python_args: list[str], limits: Limits, data: Path | None
              f"--fsize={limits.file_mib * 2**20}", f"--nofile={limits.open_files}", "--core=0", "--"]
     env = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=/tmp", "MPLCONFIGDIR=/tmp", "MPLBACKEND=Agg",
            "OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "PYTHONDONTWRITEBYTECODE=1",
-           "IPYTHONDIR=/tmp/ipython", "LANG=C.UTF-8"]
+           "IPYTHONDIR=/tmp/ipython", "LANG=C.UTF-8", "GRADING=1"]
+    if data is not None:
+        env += [f"METALIB_DATA={Path(data).resolve()}", "METALIB_CACHE=/tmp/metalib-cache"]
     grader = ["-E", "-s", "-c", f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r}); "
               "from grading.runner import main; main(int(sys.argv[1]))"]
     if mode == "namespaces":

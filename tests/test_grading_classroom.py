@@ -68,3 +68,23 @@ def test_the_command_line_refuses_a_roster_that_does_not_match_and_grades_nothin
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2 and "matches no roster row" in run.stderr
     assert not (tmp_path / "grades").exists()
+
+
+def test_written_answers_go_to_the_teacher_beside_their_rubric(tmp_path):
+    from grading import judge
+
+    nb = blank("04_homework_maml")
+    for cell in nb.cells:
+        if "written" in cell.metadata.get("tags", []) and cell.metadata["question"] == "d2_first_order":
+            cell.source = "First order lost 19 points: it drops the Hessian term."
+    write(nb, tmp_path / "hand-ins" / "ana.ipynb")
+    assignment = judge.load("04_homework_maml")
+    results = classroom.grade_class(assignment, [tmp_path / "hand-ins" / "ana.ipynb"], tmp_path / "grades",
+                                    progress=lambda *a: None)
+    assert results[0]["points"] == 0
+    sheet = (tmp_path / "grades" / "ana" / "written.md").read_text()
+    assert "First order lost 19 points" in sheet and "Rubric:" in sheet and sheet.count("## ") == 3
+    rows = list(csv.DictReader(open(tmp_path / "grades" / "grades.csv")))
+    assert [r["status"] for r in rows if r["question"].startswith("d")] == ["to grade by hand"] * 3
+    total = next(csv.DictReader(open(tmp_path / "grades" / "totals.csv")))
+    assert total["max_points"] == "8" and total["by_hand_max_points"] == "4"

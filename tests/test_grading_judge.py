@@ -104,6 +104,14 @@ def domain_loss(features, is_target, discriminator, scale):
     logits = reverse_gradient(discriminator(features), scale)[:, 0]
     return torch.nn.functional.binary_cross_entropy_with_logits(logits, is_target)
 ''', {"q1_reversal": 2, "q2_domain_loss": 1.5}),
+    "homework: a first-order inner loop trains worse and loses the training points' top half":
+        ("04_homework_maml", "inner_loop", '''
+def inner_loop(params, x, y, lr, steps, first_order=False):
+    for _ in range(steps):
+        grads = grad(loss)(params, x, y)
+        params = {name: p - lr * grads[name].detach() for name, p in params.items()}
+    return params
+''', {"a_inner_loop": 2.25, "b_meta_loss": 2, "c_training": 1.5}),
 }
 
 

@@ -1,0 +1,224 @@
+"""Hidden tests of homework 04_homework_maml (MAML on Omniglot: inner loop, meta-loss, training, study).
+
+References: the inner loop with torch.autograd (create_graph for second order, detached gradients
+for first order), in float64 on the homework's own network. Part C meta-trains with the
+submission's code inside the sandbox and classifies held-out tasks the judge draws from the test
+alphabets; the query labels never leave the judge. Its thresholds were measured with the solution
+over seeds 0-4 at the grading length (150 steps, one thread): see THRESHOLD below.
+"""
+import torch
+
+from grading.judge import Question, close, setup_namespace
+
+SETUP = setup_namespace("04_homework_maml")
+TIME_LIMIT = 420      # the notebook at its grading length (GRADING=1: 20 steps a run)
+CELL_TIME = 240
+PROBE_TIME = 240      # part C trains for 150 steps
+NEEDS_DATA = "omniglot"
+GRADING_STEPS = 150
+# Measured on this homework's held-out tasks (inputs_training, generator seed 0), one thread:
+#   the solution, train(150, seed=s) for s = 0..4:   0.631 0.686 0.577 0.643 0.639 (min 0.577)
+#   a first-order meta-gradient, s = 0..2:            0.457 0.458 0.444
+# so 0.50 separates them with a margin for other processors' round-off.
+THRESHOLD = 0.50
+HALF_THRESHOLD = 0.35
+MANUAL = [
+    {"name": "d1_cost", "points": 1, "rubric":
+     "1: a ratio from their table (about 1.2-1.5x here) and the reason: the backward pass through the "
+     "inner step (Hessian-vector products through the support loss). 0.5: ratio without a reason, or "
+     "reason without their number."},
+    {"name": "d2_first_order", "points": 1.5, "rubric":
+     "0.5: states what their numbers show (first order lower, here by 10-20 points at 400 steps). "
+     "0.5: names the dropped term (the Jacobian of the adapted parameters, I - alpha times the "
+     "support Hessian, replaced by I). 0.5: why it can still work (the gradient at the adapted "
+     "parameters still points downhill for the query loss; the term is small for small alpha)."},
+    {"name": "d3_inner_steps", "points": 1.5, "rubric":
+     "0.5: what 3 training steps changed in their runs (cost about 3x; accuracy). 0.5: that testing "
+     "with more steps than meta-trained for can hurt (the initialisation is tuned for one step of "
+     "size alpha). 0.5: a noise argument with a number (per-query SE near 0.006 for 3,000 queries; "
+     "queries of one task are correlated, so the real SE is larger; one seed)."},
+]
+
+
+def _params(generator):
+    net = SETUP["make_net"]()
+    return {k: (v.detach().double() + 0.05 * torch.randn(v.shape, generator=generator, dtype=torch.float64))
+            for k, v in net.named_parameters()}
+
+
+def _net():
+    return SETUP["net"].double()
+
+
+def _loss(params, x, y):
+    return torch.nn.functional.cross_entropy(torch.func.functional_call(_net(), params, (x,)), y)
+
+
+def reference_inner_loop(params, x, y, lr, steps, first_order):
+    for _ in range(steps):
+        grads = torch.autograd.grad(_loss(params, x, y), list(params.values()), create_graph=not first_order)
+        params = {k: v - lr * g for (k, v), g in zip(params.items(), grads)}
+    return params
+
+
+def _task(generator, n=5, k=1, q=3):
+    return {"xs": torch.rand(n * k, 1, 28, 28, generator=generator, dtype=torch.float64),
+            "ys": torch.arange(n).repeat_interleave(k),
+            "xq": torch.rand(n * q, 1, 28, 28, generator=generator, dtype=torch.float64),
+            "yq": torch.arange(n).repeat_interleave(q)}
+
+
+def inputs_inner_loop(generator):
+    return {"params": _params(generator), **_task(generator)}
+
+
+def probe_inner_loop(ns, inputs):
+    import torch
+
+    ns["net"] = ns["net"].double()
+
+    def run(first_order):
+        p = {k: v.clone().requires_grad_() for k, v in inputs["params"].items()}
+        adapted = ns["inner_loop"](p, inputs["xs"], inputs["ys"], 0.1, 2, first_order)
+        query = ns["loss"](adapted, inputs["xq"], inputs["yq"])
+        grads = torch.autograd.grad(query, list(p.values()))
+        return [{k: v.detach() for k, v in adapted.items()}, list(grads)]
+
+    return {"second": attempt(run, False), "first": attempt(run, True)}
+
+
+def checks_inner_loop(inputs, out, grade):
+    expected = {}
+    for first_order in (False, True):
+        p = {k: v.clone().requires_grad_() for k, v in inputs["params"].items()}
+        adapted = reference_inner_loop(p, inputs["xs"], inputs["ys"], 0.1, 2, first_order)
+        grads = torch.autograd.grad(_loss(adapted, inputs["xq"], inputs["yq"]), list(p.values()))
+        expected[first_order] = [{k: v.detach() for k, v in adapted.items()}, list(grads)]
+    second, first = out["second"], out["first"]
+    part = (lambda value, i: value[i] if isinstance(value, list) else value)
+    grade.check(1, close(part(second, 0), expected[False][0], atol=1e-8),
+                "two steps of size 0.1 on a 5-way 1-shot support set give the reference parameters",
+                "each step is params - lr * grad(loss)(params, x, y), on the support set only")
+    grade.check(0.75, close(part(second, 1), expected[False][1], atol=1e-8),
+                "first_order=False: the query loss has the second-order gradient with respect to params",
+                "do not detach anything when first_order is False")
+    grade.check(0.5, close(part(first, 0), expected[True][0], atol=1e-8),
+                "first_order=True: the same adapted parameters", "first order changes the gradient, not the step")
+    grade.check(0.75, close(part(first, 1), expected[True][1], atol=1e-8),
+                "first_order=True: the gradient is the first-order one (each step's gradient a constant)",
+                "detach each step's gradient (grads[name].detach()), not the parameters: the meta-gradient "
+                "must still reach params through the identity")
+
+
+def inputs_meta_loss(generator):
+    def batch(b):
+        tasks = [_task(generator) for _ in range(b)]
+        return {key: torch.stack([t[key] for t in tasks]) for key in ("xs", "ys", "xq", "yq")}
+    return {"params": _params(generator), "batch": batch(3), "small": batch(2), "large": batch(5)}
+
+
+def probe_meta_loss(ns, inputs):
+    import types
+
+    import torch
+    from torch.func import grad
+
+    ns["net"] = ns["net"].double()
+
+    def inner_loop(params, x, y, lr, steps, first_order=False):   # part A's answer: part B stands alone
+        for _ in range(steps):
+            grads = grad(ns["loss"])(params, x, y)
+            if first_order:
+                grads = {k: g.detach() for k, g in grads.items()}
+            params = {k: p - lr * grads[k] for k, p in params.items()}
+        return params
+
+    ns["inner_loop"] = inner_loop
+
+    def episode(b):
+        return types.SimpleNamespace(support_x=b["xs"], support_y=b["ys"], query_x=b["xq"], query_y=b["yq"])
+
+    p = {k: v.clone().requires_grad_() for k, v in inputs["params"].items()}
+
+    def value_and_gradient():
+        value = ns["meta_loss"](p, episode(inputs["batch"]), 0.1, 1)
+        return [value.detach(), list(torch.autograd.grad(value, list(p.values())))]
+
+    return {"value": attempt(value_and_gradient),
+            "lines": [attempt(lines_run, ns["meta_loss"], inputs["params"], episode(inputs[k]), 0.1, 1)
+                      for k in ("small", "large")]}
+
+
+def checks_meta_loss(inputs, out, grade):
+    p = {k: v.clone().requires_grad_() for k, v in inputs["params"].items()}
+    b = inputs["batch"]
+    value = torch.stack([_loss(reference_inner_loop(p, b["xs"][i], b["ys"][i], 0.1, 1, False), b["xq"][i], b["yq"][i])
+                         for i in range(len(b["xs"]))]).mean()
+    gradient = torch.autograd.grad(value, list(p.values()))
+    got = out["value"]
+    right = grade.check(0.75, close(got[0] if isinstance(got, list) else got, value.detach(), atol=1e-8),
+                        "the mean query loss over 3 tasks after one inner step",
+                        "adapt to each task on its own support set, then average the query losses")
+    grade.check(0.75, close(got[1] if isinstance(got, list) else got, list(gradient), atol=1e-8),
+                "its second-order gradient with respect to params",
+                "return the loss as a tensor that is still a function of params")
+    small, large = out["lines"]
+    ok = right and isinstance(small, int) and small == large
+    grade.check(0.5, (ok, "" if ok else "an incorrect value is not checked for vectorisation" if not right
+                      else f"{small} lines of your code ran for 2 tasks, {large} for 5"),
+                "vectorised over tasks: the same code runs for 2 tasks as for 5",
+                "map the per-task loss over the tasks with torch.func.vmap instead of a Python loop")
+
+
+def inputs_training(generator):
+    """Held-out 5-way 1-shot tasks of the test alphabets: indices into test_set, queries shuffled."""
+    test = SETUP["test_set"]
+    tasks, n, k, q = 40, 5, 1, 10
+    classes = torch.stack([torch.randperm(test.num_classes, generator=generator)[:n] for _ in range(tasks)])
+    examples = torch.stack([torch.stack([torch.randperm(int(test.counts[c]), generator=generator)[:k + q]
+                                         for c in row]) for row in classes])           # [T, N, K+Q]
+    order = torch.stack([torch.randperm(n * q, generator=generator) for _ in range(tasks)])
+    query_class = torch.arange(n).repeat_interleave(q)[order]                           # [T, N*Q]
+    query_example = examples[:, :, k:].reshape(tasks, n * q)
+    query_example = torch.gather(query_example, 1, order)
+    return {"support": torch.stack([classes.repeat_interleave(k, 1), examples[:, :, :k].reshape(tasks, n * k)]),
+            "query": torch.stack([torch.gather(classes, 1, query_class), query_example]),
+            "_labels": query_class}
+
+
+def probe_training(ns, inputs):
+    import torch
+
+    params, _ = ns["train"](150)
+    images = ns["test_set"].images
+    s_class, s_example = inputs["support"]
+    q_class, q_example = inputs["query"]
+    support_x = images[s_class, s_example].unsqueeze(2).float() / 255
+    query_x = images[q_class, q_example].unsqueeze(2).float() / 255
+    support_y = torch.arange(5).repeat_interleave(1).expand(len(support_x), -1)
+    return ns["predict"](params, support_x, support_y, query_x).argmax(-1)
+
+
+def checks_training(inputs, out, grade):
+    if not isinstance(out, torch.Tensor) or out.shape != inputs["_labels"].shape:
+        grade.check(3, close(out, inputs["_labels"].float()),
+                    "meta-training with your code gives predictions for the held-out tasks",
+                    "make sure train(150) runs: it calls your meta_loss and inner_loop")
+        return
+    accuracy = float((out == inputs["_labels"]).float().mean())
+    grade.check(1.5, (accuracy >= HALF_THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
+                f"after 150 meta-training steps, held-out 5-way 1-shot accuracy of at least {HALF_THRESHOLD:.0%}",
+                "check parts A and B: a training run that does not learn usually has a wrong sign, a "
+                "missing mean, or an inner loop that does not use the support set")
+    grade.check(1.5, (accuracy >= THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
+                f"after 150 meta-training steps, held-out accuracy of at least {THRESHOLD:.0%} (the solution "
+                "reaches 58-69% over five seeds)",
+                "a first-order or detached meta-gradient, or a loop that does not adapt each task on its "
+                "own support set, learns more slowly")
+
+
+QUESTIONS = [
+    Question("a_inner_loop", 3, inputs_inner_loop, probe_inner_loop, checks_inner_loop),
+    Question("b_meta_loss", 2, inputs_meta_loss, probe_meta_loss, checks_meta_loss),
+    Question("c_training", 3, inputs_training, probe_training, checks_training),
+]
