@@ -10,3 +10,8 @@
 
 Command line: `python -m grading --help`.
 """
+
+try:   # metalib, where installed, sets torch's thread-waiting policy; it must come before torch
+    import metalib  # noqa: F401
+except ImportError:
+    pass

@@ -88,3 +88,12 @@ def test_code_cells_keep_their_position_in_the_notebook(tmp_path):
                                          nbformat.v4.new_code_cell(["y = ", "2"])])
     nbformat.write(nb, tmp_path / "a.ipynb")
     assert notebooks.code_cells(tmp_path / "a.ipynb") == [(1, "x = 1"), (2, "y = 2")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_written_questions_match_their_rubric(name):
+    assignment = judge.load(name)
+    cells = [c for c in nbformat.read(assignment.master, as_version=4).cells if "written" in c.metadata.get("tags", [])]
+    assert [(c.metadata["question"], c.metadata["points"]) for c in cells] == \
+        [(q["name"], q["points"]) for q in assignment.manual]
+    assert all(q["rubric"] for q in assignment.manual)

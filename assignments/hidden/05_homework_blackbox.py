@@ -1,0 +1,188 @@
+"""Hidden tests of homework 05_homework_blackbox (a transformer as a black-box meta-learner on Omniglot).
+
+References: the sequences built one example at a time, and attention computed one query position at
+a time over the keys up to it, in float64. Part C meta-trains the homework's transformer with the
+submission's functions inside the sandbox and classifies held-out tasks the judge draws from the
+test alphabets; the query labels never leave the judge. Thresholds: see THRESHOLD below.
+"""
+import math
+
+import torch
+
+from grading.judge import Question, close, setup_namespace
+
+SETUP = setup_namespace("05_homework_blackbox")
+TIME_LIMIT = 420      # the notebook at its grading length (GRADING=1: 20 steps a run)
+CELL_TIME = 240
+PROBE_TIME = 300      # part C trains for 800 steps (about 45 s on one core)
+NEEDS_DATA = "omniglot"
+GRADING_STEPS = 800
+# Measured on this homework's held-out tasks (inputs_training, generator seed 0), one thread:
+#   the solution, train(800, seed=s) for s = 0..4:   0.826 0.853 0.806 0.867 0.844 (min 0.806)
+#   chance is 1/3, and a model still on its plateau stays near it;
+# so 0.70 leaves a 10-point margin below the solution for other processors' round-off.
+THRESHOLD = 0.70
+HALF_THRESHOLD = 0.45
+MANUAL = [
+    {"name": "d1_plateau", "points": 1.5, "rubric":
+     "0.5: reads the plateau's length off their own curve (a few hundred steps near log 3 = 1.10). "
+     "0.5: what must be discovered: attending from a query to the support image that matches it and "
+     "copying that position's label code (an induction-like mechanism); until then the best guess is "
+     "uniform. 0.5: a Prototypical Network computes class means and distances by construction, so "
+     "its loss falls from the first steps."},
+    {"name": "d2_compare", "points": 1.5, "rubric":
+     "0.5: their two accuracies and costs per step, read correctly. 0.5: built into the ProtoNet: "
+     "permutation invariance, a class is the mean of its embeddings, nearest-prototype decisions. "
+     "0.5: what the transformer can do: any function of the sequence, e.g. weigh examples, use "
+     "relations between supports, other label formats or tasks; at the price of data and steps."},
+    {"name": "d3_order", "points": 1, "rubric":
+     "0.5: their number (a few percent here, not 0). 0.5: the causal mask makes each support token "
+     "read only earlier supports, so support representations after the first block depend on the "
+     "order, and queries read those; without positional encoding, a query's own attention over the "
+     "supports is order-free, so only this path can change a prediction."},
+]
+
+
+def reference_sequences(support_x, support_y, query_x, n_way):
+    rows = []
+    for b in range(len(support_x)):
+        row = [torch.cat([x.flatten(), torch.eye(n_way, dtype=x.dtype)[y]]) for x, y in zip(support_x[b], support_y[b])]
+        row += [torch.cat([x.flatten(), torch.zeros(n_way, dtype=x.dtype)]) for x in query_x[b]]
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def reference_attention(q, k, v):
+    out = torch.zeros_like(q)
+    for t in range(q.shape[-2]):
+        scores = (q[..., t:t + 1, :] @ k[..., :t + 1, :].transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        out[..., t, :] = (torch.softmax(scores, -1) @ v[..., :t + 1, :])[..., 0, :]
+    return out
+
+
+def inputs_sequences(generator):
+    def batch(b, s, m, n):
+        return {"support_x": torch.rand(b, s, 1, 14, 14, generator=generator, dtype=torch.float64),
+                "support_y": torch.randint(0, n, (b, s), generator=generator),
+                "query_x": torch.rand(b, m, 1, 14, 14, generator=generator, dtype=torch.float64), "n_way": n}
+    return {"main": batch(3, 6, 4, 3), "small": batch(1, 2, 1, 2), "large": batch(8, 20, 15, 5)}
+
+
+def probe_sequences(ns, inputs):
+    def call(case):
+        return ns["make_sequences"](case["support_x"], case["support_y"], case["query_x"], case["n_way"])
+
+    return {"main": attempt(call, inputs["main"]),
+            "lines": [attempt(lines_run, call, inputs[k]) for k in ("small", "large")]}
+
+
+def checks_sequences(inputs, out, grade):
+    main = inputs["main"]
+    right = grade.check(1.5, close(out["main"], reference_sequences(main["support_x"], main["support_y"],
+                                                                      main["query_x"], main["n_way"]), atol=0),
+                        "3 tasks, 6 support and 4 query images, 3 classes: pixels then the one-hot label "
+                        "(zeros for queries), support first",
+                        "flatten each image to 196 numbers (flatten(2)), append F.one_hot(labels, n_way) "
+                        "for the support and n_way zeros for the queries, then concatenate support and "
+                        "queries along the sequence dimension (dim 1)")
+    small, large = out["lines"]
+    ok = right and isinstance(small, int) and small == large
+    grade.check(0.5, (ok, "" if ok else "incorrect sequences are not checked for vectorisation" if not right
+                      else f"{small} lines of your code ran for 1 task of 3 images, {large} for 8 tasks of 35"),
+                "vectorised: the same code runs for a small and a large batch",
+                "no loop over tasks or examples: flatten, one_hot and cat work on the whole batch")
+
+
+def inputs_attention(generator):
+    def qkv(b, h, length, d):
+        return [torch.randn(b, h, length, d, generator=generator, dtype=torch.float64) for _ in range(3)]
+    return {"main": qkv(2, 3, 7, 4), "small": qkv(1, 1, 2, 4), "large": qkv(4, 2, 40, 4)}
+
+
+def probe_attention(ns, inputs):
+    import torch
+
+    q, k, v = inputs["main"]
+    changed = [t.clone() for t in inputs["main"]]
+    for t in changed:
+        t[..., 4:, :] = torch.randn(t[..., 4:, :].shape, dtype=t.dtype)   # change the future of position 3
+    return {"main": attempt(ns["causal_attention"], q, k, v),
+            "changed_future": attempt(ns["causal_attention"], *changed),
+            "lines": [attempt(lines_run, ns["causal_attention"], *inputs[k]) for k in ("small", "large")]}
+
+
+def checks_attention(inputs, out, grade):
+    expected = reference_attention(*inputs["main"])
+    right = grade.check(2, close(out["main"], expected, atol=1e-10),
+                        "[2, 3, 7, 4] queries, keys and values: softmax(q k^T / sqrt(d) + causal mask) v",
+                        "scale by sqrt of the last dimension of q; mask keys after the query (triu(1) of an "
+                        "[L, L] matrix of True) with -inf before the softmax over the keys (dim -1)")
+    got = out["changed_future"]
+    ok = (isinstance(got, torch.Tensor) and isinstance(out["main"], torch.Tensor) and right
+          and torch.allclose(got[..., :4, :], out["main"][..., :4, :], atol=1e-12))
+    grade.check(0.5, (ok, "" if ok else "an incorrect attention is not checked further" if not right
+                      else "positions 0-3 changed when only positions 4-6 did"),
+                "causal: changing positions 4-6 leaves the outputs at positions 0-3 unchanged",
+                "the mask must hide keys s > t, not s >= t or s < t")
+    small, large = out["lines"]
+    ok = right and isinstance(small, int) and small == large
+    grade.check(0.5, (ok, "" if ok else "an incorrect attention is not checked for vectorisation" if not right
+                      else f"{small} lines of your code ran for 2 positions, {large} for 40"),
+                "vectorised: the same code runs for 2 positions as for 40",
+                "build the whole [L, L] mask at once and use batched matrix products (@)")
+
+
+def inputs_training(generator):
+    """Held-out 3-way 1-shot tasks of the test alphabets, as indices into test_set; queries shuffled."""
+    test = SETUP["test_set"]
+    tasks, n, k, q = 100, 3, 1, 5
+    classes = torch.stack([torch.randperm(test.num_classes, generator=generator)[:n] for _ in range(tasks)])
+    examples = torch.stack([torch.stack([torch.randperm(int(test.counts[c]), generator=generator)[:k + q]
+                                         for c in row]) for row in classes])
+    s_order = torch.stack([torch.randperm(n * k, generator=generator) for _ in range(tasks)])
+    q_order = torch.stack([torch.randperm(n * q, generator=generator) for _ in range(tasks)])
+    s_label = torch.arange(n).repeat_interleave(k)[s_order]
+    q_label = torch.arange(n).repeat_interleave(q)[q_order]
+    s_example = torch.gather(examples[:, :, :k].reshape(tasks, n * k), 1, s_order)
+    q_example = torch.gather(examples[:, :, k:].reshape(tasks, n * q), 1, q_order)
+    return {"support": torch.stack([torch.gather(classes, 1, s_label), s_example]), "support_y": s_label,
+            "query": torch.stack([torch.gather(classes, 1, q_label), q_example]), "_labels": q_label}
+
+
+def probe_training(ns, inputs):
+    import torch
+    import torch.nn.functional as F
+
+    model, _, _ = ns["train"](800)
+    images = ns["test_set"].images
+
+    def half(index):
+        x = images[index[0], index[1]].unsqueeze(2).float() / 255
+        return F.avg_pool2d(x.flatten(0, 1), 2).unflatten(0, x.shape[:2])
+
+    with torch.no_grad():
+        logits = ns["query_logits"](model, half(inputs["support"]), inputs["support_y"], half(inputs["query"]))
+    return logits.argmax(-1)
+
+
+def checks_training(inputs, out, grade):
+    if not isinstance(out, torch.Tensor) or out.shape != inputs["_labels"].shape:
+        grade.check(3, close(out, inputs["_labels"].float()),
+                    "meta-training with your code gives predictions for the held-out tasks",
+                    "make sure train(800) runs: it calls your make_sequences and causal_attention")
+        return
+    accuracy = float((out == inputs["_labels"]).float().mean())
+    grade.check(1.5, (accuracy >= HALF_THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
+                f"after 800 meta-training steps, held-out 3-way 1-shot accuracy of at least {HALF_THRESHOLD:.0%}",
+                "a model that stays at chance (33%) usually reads its own label: check the causal mask and "
+                "that queries get zeros, not their labels")
+    grade.check(1.5, (accuracy >= THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
+                f"after 800 meta-training steps, held-out accuracy of at least {THRESHOLD:.0%}",
+                "check the scaling by sqrt(d) and the one-hot codes of the support")
+
+
+QUESTIONS = [
+    Question("a_sequences", 2, inputs_sequences, probe_sequences, checks_sequences),
+    Question("b_attention", 3, inputs_attention, probe_attention, checks_attention),
+    Question("c_training", 3, inputs_training, probe_training, checks_training),
+]
