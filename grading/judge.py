@@ -114,6 +114,27 @@ class Grade:
                             "passed": ok, "detail": detail, "hint": "" if ok else hint})
         return ok
 
+    def vectorised(self, points: float, right: bool, lines, small: str, large: str, hint: str) -> bool:
+        """Award `points` if the answer is `right` and as many of its lines ran (runner.lines_run) for the
+        `small` input as for the `large` one: no Python loop over what the sizes count."""
+        few, many = lines if isinstance(lines, (list, tuple)) and len(lines) == 2 else (None, None)
+        ok = right and isinstance(few, int) and few == many
+        detail = ("" if ok else "an incorrect answer is not checked for vectorisation" if not right
+                  else f"{few} lines of your code ran for {small}, {many} for {large}")
+        return self.check(points, (ok, detail), f"vectorised: the same code runs for {small} as for {large}", hint)
+
+    def accuracy(self, points: float, predictions, labels: torch.Tensor, thresholds: tuple[float, float],
+                 what: str, hints: tuple[str, str]) -> None:
+        """Half of `points` for a held-out accuracy of at least thresholds[0], half for thresholds[1]."""
+        if not isinstance(predictions, torch.Tensor) or predictions.shape != labels.shape:
+            self.check(points, close(predictions, labels.float()), f"{what} gives predictions for the held-out "
+                       "tasks", hints[0])
+            return
+        accuracy = float((predictions == labels).float().mean())
+        for threshold, hint in zip(thresholds, hints):
+            self.check(points / 2, (accuracy >= threshold, f"held-out accuracy {accuracy:.1%}"),
+                       f"{what}: held-out accuracy of at least {threshold:.0%}", hint)
+
 
 def close(got, expected, atol: float = 1e-6, rtol: float = 1e-5):
     """(passed, detail): `got` matches `expected` (tensors, numbers, lists, dicts) within tolerance."""

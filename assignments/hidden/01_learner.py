@@ -5,6 +5,7 @@ References: torch.autograd for the gradient, and the steps written out by hand i
 import torch
 
 from grading.judge import Question, close
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 
 def inputs_gradient(generator):
@@ -29,12 +30,8 @@ def checks_gradient(inputs, out, grade):
                         "(dw, db) equals autograd's gradient of the mean squared error on 7 points",
                         "dL/dw = 2 mean((w x + b - y) x) and dL/db = 2 mean(w x + b - y): check the "
                         "factor 2, the mean (not the sum), and the x in dL/dw")
-    small, large = out["lines"]
-    ok = right and isinstance(small, int) and small == large
-    grade.check(0.5, (ok, "" if ok else "an incorrect gradient is not checked for vectorisation" if not right
-                      else f"{small} lines of your code ran for 5 points, {large} for 50"),
-                "vectorised: the same code runs for 5 points as for 50",
-                "use tensor operations on the whole of x and y (mean, *), not a loop over the points")
+    grade.vectorised(0.5, right, out["lines"], "5 points", "50",
+                     "use tensor operations on the whole of x and y (mean, *), not a loop over the points")
 
 
 def inputs_learner(generator):

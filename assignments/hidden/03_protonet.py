@@ -7,6 +7,7 @@ episode: the same count for both means no Python loop over examples or classes.
 import torch
 
 from grading.judge import Question, close
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 
 def _episode(generator, n_way, shots, dim):
@@ -34,13 +35,9 @@ def checks_prototypes(inputs, out, grade):
                         "4 classes of 3 shuffled examples: row k is the mean of class k's embeddings",
                         "row k must average the rows of z_support whose label is k (labels are shuffled, "
                         "not grouped); divide by each class's count")
-    small, large = out["lines"]
-    ok = right and isinstance(small, int) and small == large
-    grade.check(0.75, (ok, "" if ok else "incorrect prototypes are not checked for vectorisation" if not right
-                       else f"{small} lines of your code ran for 3 classes, {large} for 20"),
-                "vectorised: the same code runs for 3 classes as for 20",
-                "no loop or comprehension over classes: a one-hot matrix (torch.nn.functional.one_hot) "
-                "times z_support gives every class sum at once")
+    grade.vectorised(0.75, right, out["lines"], "3 classes", "20",
+                     "no loop or comprehension over classes: a one-hot matrix (torch.nn.functional.one_hot) "
+                     "times z_support gives every class sum at once")
 
 
 def inputs_log_probs(generator):
@@ -70,12 +67,8 @@ def checks_log_probs(inputs, out, grade):
     grade.check(0.5, close(out["far"], reference(*inputs["far"]), atol=1e-6),
                 "far-apart points (exp(-d) underflows): still finite and right",
                 "use torch.log_softmax on -d, not log(exp(-d) / sum exp(-d))")
-    small, large = out["lines"]
-    ok = right and isinstance(small, int) and small == large
-    grade.check(0.5, (ok, "" if ok else "incorrect log-probabilities are not checked for vectorisation"
-                      if not right else f"{small} lines of your code ran for 2 queries, {large} for 40"),
-                "vectorised: the same code runs for 2 queries and 2 prototypes as for 40 and 10",
-                "broadcast: z_query[:, None, :] - protos[None, :, :] gives every difference at once")
+    grade.vectorised(0.5, right, out["lines"], "2 queries and 2 prototypes", "40 and 10",
+                     "broadcast: z_query[:, None, :] - protos[None, :, :] gives every difference at once")
 
 
 QUESTIONS = [

@@ -9,6 +9,7 @@ over seeds 0-4 at the grading length (150 steps, one thread): see THRESHOLD belo
 import torch
 
 from grading.judge import Question, close, setup_namespace
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("04_homework_maml")
 TIME_LIMIT = 420      # the notebook at its grading length (GRADING=1: 20 steps a run)
@@ -162,12 +163,8 @@ def checks_meta_loss(inputs, out, grade):
     grade.check(0.75, close(got[1] if isinstance(got, list) else got, list(gradient), atol=1e-8),
                 "its second-order gradient with respect to params",
                 "return the loss as a tensor that is still a function of params")
-    small, large = out["lines"]
-    ok = right and isinstance(small, int) and small == large
-    grade.check(0.5, (ok, "" if ok else "an incorrect value is not checked for vectorisation" if not right
-                      else f"{small} lines of your code ran for 2 tasks, {large} for 5"),
-                "vectorised over tasks: the same code runs for 2 tasks as for 5",
-                "map the per-task loss over the tasks with torch.func.vmap instead of a Python loop")
+    grade.vectorised(0.5, right, out["lines"], "2 tasks", "5",
+                     "map the per-task loss over the tasks with torch.func.vmap instead of a Python loop")
 
 
 def inputs_training(generator):
@@ -200,21 +197,11 @@ def probe_training(ns, inputs):
 
 
 def checks_training(inputs, out, grade):
-    if not isinstance(out, torch.Tensor) or out.shape != inputs["_labels"].shape:
-        grade.check(3, close(out, inputs["_labels"].float()),
-                    "meta-training with your code gives predictions for the held-out tasks",
-                    "make sure train(150) runs: it calls your meta_loss and inner_loop")
-        return
-    accuracy = float((out == inputs["_labels"]).float().mean())
-    grade.check(1.5, (accuracy >= HALF_THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
-                f"after 150 meta-training steps, held-out 5-way 1-shot accuracy of at least {HALF_THRESHOLD:.0%}",
-                "check parts A and B: a training run that does not learn usually has a wrong sign, a "
-                "missing mean, or an inner loop that does not use the support set")
-    grade.check(1.5, (accuracy >= THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
-                f"after 150 meta-training steps, held-out accuracy of at least {THRESHOLD:.0%} (the solution "
-                "reaches 58-69% over five seeds)",
-                "a first-order or detached meta-gradient, or a loop that does not adapt each task on its "
-                "own support set, learns more slowly")
+    grade.accuracy(3, out, inputs["_labels"], (HALF_THRESHOLD, THRESHOLD), "after 150 meta-training steps",
+                   ("check parts A and B (train(150) must run with them): a run that does not learn usually "
+                    "has a wrong sign, a missing mean, or an inner loop that ignores the support set",
+                    "a first-order or detached meta-gradient, or a loop that does not adapt each task on its "
+                    "own support set, learns more slowly"))
 
 
 QUESTIONS = [

@@ -6,6 +6,7 @@ computation of what the student writes with torch.func.grad and vmap.
 import torch
 
 from grading.judge import Question, close, setup_namespace
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("04_maml")
 
@@ -105,13 +106,8 @@ def checks_meta_loss(inputs, out, grade):
                 "its gradient with respect to params (second order, through the inner loop)",
                 "return the loss as a tensor that is still a function of params: no .item(), "
                 "no detach")
-    small, large = out["lines"]
-    vectorised = right and isinstance(small, int) and small == large
-    grade.check(0.5, (vectorised, "" if vectorised else
-                      "an incorrect value is not checked for vectorisation" if not right else
-                      f"{small} lines of your code ran for 2 tasks, {large} for 6"),
-                "vectorised over tasks: the same code runs for 2 tasks as for 6",
-                "map the per-task loss over the tasks with torch.func.vmap instead of a Python loop")
+    grade.vectorised(0.5, right, out["lines"], "2 tasks", "6",
+                     "map the per-task loss over the tasks with torch.func.vmap instead of a Python loop")
 
 
 QUESTIONS = [

@@ -7,6 +7,7 @@ import math
 import torch
 
 from grading.judge import Question, close, setup_namespace
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("05_cnp")
 

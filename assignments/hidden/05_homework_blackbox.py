@@ -10,6 +10,7 @@ import math
 import torch
 
 from grading.judge import Question, close, setup_namespace
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("05_homework_blackbox")
 TIME_LIMIT = 420      # the notebook at its grading length (GRADING=1: 20 steps a run)
@@ -85,12 +86,8 @@ def checks_sequences(inputs, out, grade):
                         "flatten each image to 196 numbers (flatten(2)), append F.one_hot(labels, n_way) "
                         "for the support and n_way zeros for the queries, then concatenate support and "
                         "queries along the sequence dimension (dim 1)")
-    small, large = out["lines"]
-    ok = right and isinstance(small, int) and small == large
-    grade.check(0.5, (ok, "" if ok else "incorrect sequences are not checked for vectorisation" if not right
-                      else f"{small} lines of your code ran for 1 task of 3 images, {large} for 8 tasks of 35"),
-                "vectorised: the same code runs for a small and a large batch",
-                "no loop over tasks or examples: flatten, one_hot and cat work on the whole batch")
+    grade.vectorised(0.5, right, out["lines"], "1 task of 3 images", "8 tasks of 35",
+                     "no loop over tasks or examples: flatten, one_hot and cat work on the whole batch")
 
 
 def inputs_attention(generator):
@@ -124,12 +121,8 @@ def checks_attention(inputs, out, grade):
                       else "positions 0-3 changed when only positions 4-6 did"),
                 "causal: changing positions 4-6 leaves the outputs at positions 0-3 unchanged",
                 "the mask must hide keys s > t, not s >= t or s < t")
-    small, large = out["lines"]
-    ok = right and isinstance(small, int) and small == large
-    grade.check(0.5, (ok, "" if ok else "an incorrect attention is not checked for vectorisation" if not right
-                      else f"{small} lines of your code ran for 2 positions, {large} for 40"),
-                "vectorised: the same code runs for 2 positions as for 40",
-                "build the whole [L, L] mask at once and use batched matrix products (@)")
+    grade.vectorised(0.5, right, out["lines"], "2 positions", "40",
+                     "build the whole [L, L] mask at once and use batched matrix products (@)")
 
 
 def inputs_training(generator):
@@ -166,19 +159,10 @@ def probe_training(ns, inputs):
 
 
 def checks_training(inputs, out, grade):
-    if not isinstance(out, torch.Tensor) or out.shape != inputs["_labels"].shape:
-        grade.check(3, close(out, inputs["_labels"].float()),
-                    "meta-training with your code gives predictions for the held-out tasks",
-                    "make sure train(800) runs: it calls your make_sequences and causal_attention")
-        return
-    accuracy = float((out == inputs["_labels"]).float().mean())
-    grade.check(1.5, (accuracy >= HALF_THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
-                f"after 800 meta-training steps, held-out 3-way 1-shot accuracy of at least {HALF_THRESHOLD:.0%}",
-                "a model that stays at chance (33%) usually reads its own label: check the causal mask and "
-                "that queries get zeros, not their labels")
-    grade.check(1.5, (accuracy >= THRESHOLD, f"held-out accuracy {accuracy:.1%}"),
-                f"after 800 meta-training steps, held-out accuracy of at least {THRESHOLD:.0%}",
-                "check the scaling by sqrt(d) and the one-hot codes of the support")
+    grade.accuracy(3, out, inputs["_labels"], (HALF_THRESHOLD, THRESHOLD), "after 800 meta-training steps",
+                   ("a model that stays at chance (33%) usually reads its own label, or none: check the causal "
+                    "mask and that queries get zeros; train(800) must run with your functions",
+                    "check the scaling by sqrt(d) and the one-hot codes of the support"))
 
 
 QUESTIONS = [

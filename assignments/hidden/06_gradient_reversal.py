@@ -6,6 +6,7 @@ gradient multiplied by -scale by hand.
 import torch
 
 from grading.judge import Question, close
+from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 
 def inputs_reversal(generator):
