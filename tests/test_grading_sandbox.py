@@ -191,8 +191,21 @@ def test_uid_mode_refuses_when_nobody_could_read_the_hidden_tests():
         with pytest.raises(sandbox.SandboxUnavailable, match="needs root"):
             sandbox.check_uid_mode([ROOT / "assignments" / "hidden"])
         return
-    with pytest.raises(sandbox.SandboxUnavailable, match="chmod -R go-rwx"):
-        sandbox.check_uid_mode([ROOT / "assignments" / "hidden" / "04_maml.py"])
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    try:
+        os.chmod(folder, 0o755)
+        secret = folder / "hidden.py"
+        secret.write_text("QUESTIONS = []")
+        os.chmod(secret, 0o644)
+        with pytest.raises(sandbox.SandboxUnavailable, match="chmod -R go-rwx"):
+            sandbox.check_uid_mode([secret])
+        os.chmod(secret, 0o600)
+        sandbox.check_uid_mode([secret])
+    finally:
+        secret.unlink()
+        folder.rmdir()
 
 
 def test_the_command_line_says_how_to_fix_a_machine_without_namespaces(tmp_path):
