@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
+# the grader's own settings of torch's processor kernels, passed on (nothing else of its environment is)
+PASSED_ON = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -148,6 +150,7 @@ def command(mode: str, python_args: list[str], limits: Limits, data: Path | None
     env = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=/tmp", "MPLCONFIGDIR=/tmp", "MPLBACKEND=Agg",
            "OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE", "PYTHONDONTWRITEBYTECODE=1",
            "IPYTHONDIR=/tmp/ipython", "LANG=C.UTF-8", "GRADING=1"]
+    env += [f"{k}={os.environ[k]}" for k in PASSED_ON if k in os.environ]
     if data is not None:
         env += [f"METALIB_DATA={Path(data).resolve()}", "METALIB_CACHE=/tmp/metalib-cache"]
     grader = ["-E", "-s", "-c", f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r}); "
