@@ -8,14 +8,16 @@
 #   bash tools/assignments.sh gradescope NAME           the Gradescope autograder zip (assignments/dist/)
 #
 # Everything else: .venv/bin/python -m grading --help, and the book's teacher's guide.
+# Paths are taken from where you run it (submissions/, --roster, --out).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash tools/setup.sh
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bash "$repo/tools/setup.sh"
 case ${1:-} in
   generate|grade|gradescope|solution)
-    exec .venv/bin/python -m grading "$@" ;;
+    exec "$repo/.venv/bin/python" -m grading "$@" ;;
   check)
     shift
+    cd "$repo"
     exec .venv/bin/python -m pytest tests/test_grading_*.py -n "${TEST_WORKERS:-2}" -p no:cacheprovider -q "$@" ;;
   *)
     sed -n '2,10p' "$0" >&2; exit 2 ;;
