@@ -181,6 +181,30 @@ def _describe(value) -> str:
     return type(value).__name__
 
 
+def held_out_tasks(dataset, generator: torch.Generator, tasks: int, n_way: int, k_shot: int, n_query: int,
+                   shuffle_support: bool = False) -> dict:
+    """Tasks on which a training part is graded, drawn by the judge from `dataset` (a FewShotDataset).
+
+    Returns indices, not images: "support" and "query" are [2, tasks, M] (class and example of each
+    image), "support_y" the support labels, and "_labels" the query labels, which stay in the judge.
+    The queries are shuffled (and the support too, with `shuffle_support`), so that a query's place
+    tells nothing of its label.
+    """
+    n, k, q = n_way, k_shot, n_query
+    classes = torch.stack([torch.randperm(dataset.num_classes, generator=generator)[:n] for _ in range(tasks)])
+    examples = torch.stack([torch.stack([torch.randperm(int(dataset.counts[c]), generator=generator)[:k + q]
+                                         for c in row]) for row in classes])                   # [T, N, K+Q]
+    s_order = (torch.stack([torch.randperm(n * k, generator=generator) for _ in range(tasks)]) if shuffle_support
+               else torch.arange(n * k).expand(tasks, -1))
+    q_order = torch.stack([torch.randperm(n * q, generator=generator) for _ in range(tasks)])
+    s_label = torch.arange(n).repeat_interleave(k)[s_order]
+    q_label = torch.arange(n).repeat_interleave(q)[q_order]
+    s_example = torch.gather(examples[:, :, :k].reshape(tasks, n * k), 1, s_order)
+    q_example = torch.gather(examples[:, :, k:].reshape(tasks, n * q), 1, q_order)
+    return {"support": torch.stack([torch.gather(classes, 1, s_label), s_example]), "support_y": s_label,
+            "query": torch.stack([torch.gather(classes, 1, q_label), q_example]), "_labels": q_label}
+
+
 def _probe_source(question: Question) -> tuple[str, str]:
     source = inspect.getsource(question.probe)
     return source, question.probe.__name__

@@ -6,7 +6,7 @@ tasks the judge draws from the test alphabets; the query labels never leave the 
 """
 import torch
 
-from grading.judge import Question, close, setup_namespace
+from grading.judge import Question, close, held_out_tasks, setup_namespace
 from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("03_homework_protonet")
@@ -121,17 +121,8 @@ def checks_episode_loss(inputs, out, grade):
 
 
 def inputs_training(generator):
-    """Held-out 5-way 1-shot tasks of the test alphabets, as indices into test_set; queries shuffled."""
-    test = SETUP["test_set"]
-    tasks, n, k, q = 60, 5, 1, 10
-    classes = torch.stack([torch.randperm(test.num_classes, generator=generator)[:n] for _ in range(tasks)])
-    examples = torch.stack([torch.stack([torch.randperm(int(test.counts[c]), generator=generator)[:k + q]
-                                         for c in row]) for row in classes])
-    order = torch.stack([torch.randperm(n * q, generator=generator) for _ in range(tasks)])
-    q_label = torch.arange(n).repeat_interleave(q)[order]
-    q_example = torch.gather(examples[:, :, k:].reshape(tasks, n * q), 1, order)
-    return {"support": torch.stack([classes.repeat_interleave(k, 1), examples[:, :, :k].reshape(tasks, n * k)]),
-            "query": torch.stack([torch.gather(classes, 1, q_label), q_example]), "_labels": q_label}
+    """Held-out 5-way 1-shot tasks of the test alphabets (indices into test_set, queries shuffled)."""
+    return held_out_tasks(SETUP["test_set"], generator, tasks=60, n_way=5, k_shot=1, n_query=10)
 
 
 def probe_training(ns, inputs):
@@ -141,8 +132,7 @@ def probe_training(ns, inputs):
     images = ns["test_set"].images
     support_x = images[inputs["support"][0], inputs["support"][1]].unsqueeze(2).float() / 255
     query_x = images[inputs["query"][0], inputs["query"][1]].unsqueeze(2).float() / 255
-    support_y = torch.arange(5).expand(len(support_x), -1)
-    return ns["predict"](embedding, support_x, support_y, query_x)
+    return ns["predict"](embedding, support_x, inputs["support_y"], query_x)
 
 
 def checks_training(inputs, out, grade):

@@ -8,7 +8,7 @@ over seeds 0-4 at the grading length (150 steps, one thread): see THRESHOLD belo
 """
 import torch
 
-from grading.judge import Question, close, setup_namespace
+from grading.judge import Question, close, held_out_tasks, setup_namespace
 from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("04_homework_maml")
@@ -168,19 +168,8 @@ def checks_meta_loss(inputs, out, grade):
 
 
 def inputs_training(generator):
-    """Held-out 5-way 1-shot tasks of the test alphabets: indices into test_set, queries shuffled."""
-    test = SETUP["test_set"]
-    tasks, n, k, q = 40, 5, 1, 10
-    classes = torch.stack([torch.randperm(test.num_classes, generator=generator)[:n] for _ in range(tasks)])
-    examples = torch.stack([torch.stack([torch.randperm(int(test.counts[c]), generator=generator)[:k + q]
-                                         for c in row]) for row in classes])           # [T, N, K+Q]
-    order = torch.stack([torch.randperm(n * q, generator=generator) for _ in range(tasks)])
-    query_class = torch.arange(n).repeat_interleave(q)[order]                           # [T, N*Q]
-    query_example = examples[:, :, k:].reshape(tasks, n * q)
-    query_example = torch.gather(query_example, 1, order)
-    return {"support": torch.stack([classes.repeat_interleave(k, 1), examples[:, :, :k].reshape(tasks, n * k)]),
-            "query": torch.stack([torch.gather(classes, 1, query_class), query_example]),
-            "_labels": query_class}
+    """Held-out 5-way 1-shot tasks of the test alphabets (indices into test_set, queries shuffled)."""
+    return held_out_tasks(SETUP["test_set"], generator, tasks=40, n_way=5, k_shot=1, n_query=10)
 
 
 def probe_training(ns, inputs):
@@ -192,8 +181,7 @@ def probe_training(ns, inputs):
     q_class, q_example = inputs["query"]
     support_x = images[s_class, s_example].unsqueeze(2).float() / 255
     query_x = images[q_class, q_example].unsqueeze(2).float() / 255
-    support_y = torch.arange(5).repeat_interleave(1).expand(len(support_x), -1)
-    return ns["predict"](params, support_x, support_y, query_x).argmax(-1)
+    return ns["predict"](params, support_x, inputs["support_y"], query_x).argmax(-1)
 
 
 def checks_training(inputs, out, grade):

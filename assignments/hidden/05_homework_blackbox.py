@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from grading.judge import Question, close, setup_namespace
+from grading.judge import Question, close, held_out_tasks, setup_namespace
 from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("05_homework_blackbox")
@@ -126,20 +126,9 @@ def checks_attention(inputs, out, grade):
 
 
 def inputs_training(generator):
-    """Held-out 3-way 1-shot tasks of the test alphabets, as indices into test_set; queries shuffled."""
-    test = SETUP["test_set"]
-    tasks, n, k, q = 100, 3, 1, 5
-    classes = torch.stack([torch.randperm(test.num_classes, generator=generator)[:n] for _ in range(tasks)])
-    examples = torch.stack([torch.stack([torch.randperm(int(test.counts[c]), generator=generator)[:k + q]
-                                         for c in row]) for row in classes])
-    s_order = torch.stack([torch.randperm(n * k, generator=generator) for _ in range(tasks)])
-    q_order = torch.stack([torch.randperm(n * q, generator=generator) for _ in range(tasks)])
-    s_label = torch.arange(n).repeat_interleave(k)[s_order]
-    q_label = torch.arange(n).repeat_interleave(q)[q_order]
-    s_example = torch.gather(examples[:, :, :k].reshape(tasks, n * k), 1, s_order)
-    q_example = torch.gather(examples[:, :, k:].reshape(tasks, n * q), 1, q_order)
-    return {"support": torch.stack([torch.gather(classes, 1, s_label), s_example]), "support_y": s_label,
-            "query": torch.stack([torch.gather(classes, 1, q_label), q_example]), "_labels": q_label}
+    """Held-out 3-way 1-shot tasks of the test alphabets (indices into test_set, support and queries shuffled)."""
+    return held_out_tasks(SETUP["test_set"], generator, tasks=100, n_way=3, k_shot=1, n_query=5,
+                          shuffle_support=True)
 
 
 def probe_training(ns, inputs):
