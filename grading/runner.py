@@ -90,7 +90,8 @@ def main(channel: int) -> None:
             _alarm(request["probe_time"])
             for source in request["setup"]:
                 exec(compile(source, "<setup>", "exec"), namespace)
-            probe_globals = {"__name__": "probe", "attempt": attempt, "lines_run": lines_run}
+            probe_globals = {"__name__": "probe", "attempt": attempt, "lines_run": lines_run,
+                             "images_at": images_at}
             exec(compile(question["probe_source"], "<probe>", "exec"), probe_globals)
             value = probe_globals[question["probe_name"]](namespace, codec.decode(question["inputs"]))
             _disarm()
@@ -126,6 +127,12 @@ def attempt(function, *args, **kwargs):
         raise
     except Exception as exc:   # noqa: BLE001
         return codec.Failed(_short(exc))
+
+
+def images_at(images, index):
+    """Images [T, M, 1, H, W] in [0, 1] of a FewShotDataset's uint8 `images` at `index` [2, T, M]
+    (class and example of each: what judge.held_out_tasks sends)."""
+    return images[index[0], index[1]].unsqueeze(2).float() / 255
 
 
 def lines_run(function, *args, **kwargs) -> int:

@@ -7,7 +7,7 @@ tasks the judge draws from the test alphabets; the query labels never leave the 
 import torch
 
 from grading.judge import Question, close, held_out_tasks, setup_namespace
-from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
+from grading.runner import attempt, images_at, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("03_homework_protonet")
 TIME_LIMIT = 300
@@ -126,13 +126,10 @@ def inputs_training(generator):
 
 
 def probe_training(ns, inputs):
-    import torch
-
     embedding, _ = ns["train"](150)
     images = ns["test_set"].images
-    support_x = images[inputs["support"][0], inputs["support"][1]].unsqueeze(2).float() / 255
-    query_x = images[inputs["query"][0], inputs["query"][1]].unsqueeze(2).float() / 255
-    return ns["predict"](embedding, support_x, inputs["support_y"], query_x)
+    return ns["predict"](embedding, images_at(images, inputs["support"]), inputs["support_y"],
+                         images_at(images, inputs["query"]))
 
 
 def checks_training(inputs, out, grade):

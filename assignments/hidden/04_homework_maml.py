@@ -9,14 +9,13 @@ over seeds 0-4 at the grading length (150 steps, one thread): see THRESHOLD belo
 import torch
 
 from grading.judge import Question, close, held_out_tasks, setup_namespace
-from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
+from grading.runner import attempt, images_at, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("04_homework_maml")
 TIME_LIMIT = 420      # the notebook at its grading length (GRADING=1: 20 steps a run)
 CELL_TIME = 240
 PROBE_TIME = 240      # part C trains for 150 steps
 NEEDS_DATA = "omniglot"
-GRADING_STEPS = 150
 # Measured on this homework's held-out tasks (inputs_training, generator seed 0), one thread:
 #   the solution, train(150, seed=s) for s = 0..4:   0.631 0.686 0.577 0.643 0.639 (min 0.577)
 #   a first-order meta-gradient, s = 0..2:            0.457 0.458 0.444
@@ -173,15 +172,10 @@ def inputs_training(generator):
 
 
 def probe_training(ns, inputs):
-    import torch
-
     params, _ = ns["train"](150)
     images = ns["test_set"].images
-    s_class, s_example = inputs["support"]
-    q_class, q_example = inputs["query"]
-    support_x = images[s_class, s_example].unsqueeze(2).float() / 255
-    query_x = images[q_class, q_example].unsqueeze(2).float() / 255
-    return ns["predict"](params, support_x, inputs["support_y"], query_x).argmax(-1)
+    return ns["predict"](params, images_at(images, inputs["support"]), inputs["support_y"],
+                         images_at(images, inputs["query"])).argmax(-1)
 
 
 def checks_training(inputs, out, grade):

@@ -10,14 +10,13 @@ import math
 import torch
 
 from grading.judge import Question, close, held_out_tasks, setup_namespace
-from grading.runner import attempt, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
+from grading.runner import attempt, images_at, lines_run  # noqa: F401 - the probes' helpers (the sandbox gives them too)
 
 SETUP = setup_namespace("05_homework_blackbox")
 TIME_LIMIT = 420      # the notebook at its grading length (GRADING=1: 20 steps a run)
 CELL_TIME = 240
 PROBE_TIME = 300      # part C trains for 800 steps (about 45 s on one core)
 NEEDS_DATA = "omniglot"
-GRADING_STEPS = 800
 # Measured on this homework's held-out tasks (inputs_training, generator seed 0), one thread:
 #   the solution, train(800, seed=s) for s = 0..4:   0.826 0.853 0.806 0.867 0.844 (min 0.806)
 #   chance is 1/3, and a model still on its plateau stays near it;
@@ -136,10 +135,9 @@ def probe_training(ns, inputs):
     import torch.nn.functional as F
 
     model, _, _ = ns["train"](800)
-    images = ns["test_set"].images
 
-    def half(index):
-        x = images[index[0], index[1]].unsqueeze(2).float() / 255
+    def half(index):   # the homework's 14 x 14 images
+        x = images_at(ns["test_set"].images, index)
         return F.avg_pool2d(x.flatten(0, 1), 2).unflatten(0, x.shape[:2])
 
     with torch.no_grad():
