@@ -271,7 +271,7 @@ def _run_confined(assignment: Assignment, request: dict, mode: str, data: Path |
             cwd = work
         else:
             cwd = workdir
-        argv = sandbox.command(mode, [str(write_end)], assignment.limits, data=data)
+        argv = sandbox.command(mode, [str(write_end)], assignment.limits, data=data, scratch=workdir)
         log_file = open(log, "wb") if log else subprocess.DEVNULL
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,

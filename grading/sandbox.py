@@ -64,7 +64,8 @@ def _python_paths() -> list[Path]:
 
 SETUP_SCRIPT = r"""
 set -eu
-new=$(mktemp -d /tmp/grading-root.XXXXXX)
+new=$1; shift
+mkdir "$new"
 mount -t tmpfs -o size=64m,mode=755 tmpfs "$new"
 mkdir -p "$new/dev/shm" "$new/proc" "$new/tmp" "$new/submission"
 mount -t tmpfs -o size=1g,mode=1777 tmpfs "$new/tmp"
@@ -142,8 +143,13 @@ def check_uid_mode(secrets: list[Path]) -> None:
               "or use --sandbox namespaces")
 
 
-def command(mode: str, python_args: list[str], limits: Limits, data: Path | None = None) -> list[str]:
-    """The argv that runs `python python_args...` confined (see the module's docstring)."""
+def command(mode: str, python_args: list[str], limits: Limits, data: Path | None = None,
+            scratch: Path | None = None) -> list[str]:
+    """The argv that runs `python python_args...` confined (see the module's docstring).
+
+    In the namespaces mode the new root is mounted on ``scratch/root``, a folder made inside the
+    grader's `scratch` folder, which the caller removes afterwards (the mount itself vanishes with
+    the namespace)."""
     python = str(Path(sys.executable))
     limit = ["prlimit", f"--as={int(limits.memory_gib * 2**30)}", f"--nproc={limits.processes}",
              f"--fsize={limits.file_mib * 2**20}", f"--nofile={limits.open_files}", "--core=0", "--"]
@@ -164,8 +170,10 @@ def command(mode: str, python_args: list[str], limits: Limits, data: Path | None
             user, drop = [], [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
         else:                   # a user namespace mapping this user to root inside it
             user, drop = ["--map-root-user"], []
+        if scratch is None:
+            raise ValueError("the namespaces sandbox needs a scratch folder for its root")
         return ["unshare", *user, "--mount", "--pid", "--fork", "--kill-child", "--net", "--ipc", "--uts",
-                "sh", "-c", SETUP_SCRIPT, "grading-sandbox", *binds, "--", *drop,
+                "sh", "-c", SETUP_SCRIPT, "grading-sandbox", str(Path(scratch) / "root"), *binds, "--", *drop,
                 *env, *limit, python, *grader, *python_args]
     if mode == "uid":
         return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",

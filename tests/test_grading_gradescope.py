@@ -81,10 +81,11 @@ def test_the_zip_grades_as_local_grading_does(autograder_zip, kind, tmp_path):
     assert {"solution": 4, "blank": 0, "wrong": 2.5}[kind] == remote["score"], remote["output"]
 
 
-def readable_by_everyone(paths: list[Path]) -> list[str]:
+def readable_by_everyone(paths: list[Path], stage: Path) -> list[str]:
     """A command prefix that runs its command in a private mount namespace in which every folder above
     `paths` that other users cannot enter (/root, a mktemp folder holding the clone) is replaced by an
-    open folder holding only those paths, as on Gradescope's image, where Python is readable by all."""
+    open folder holding only those paths, as on Gradescope's image, where Python is readable by all.
+    The closed folders are reached through mount points made under `stage`."""
     closed: dict[Path, list[Path]] = {}
     for path in paths:
         for parent in reversed(path.parents):
@@ -93,12 +94,12 @@ def readable_by_everyone(paths: list[Path]) -> list[str]:
                 break
     script = []
     for n, (folder, inside) in enumerate(closed.items()):
-        stage = f"/tmp/grading-stage-{os.getpid()}-{n}"
-        script += [f"mkdir -p {stage}", f"mount --bind {folder} {stage}",
-                   f"mount -t tmpfs -o mode=755 tmpfs {folder}"]
+        point = stage / f"closed-{n}"
+        point.mkdir()
+        script += [f"mount --bind '{folder}' '{point}'", f"mount -t tmpfs -o mode=755 tmpfs '{folder}'"]
         for path in inside:
-            script += [f"mkdir -p '{path}'", f"mount --bind '{stage}/{path.relative_to(folder)}' '{path}'"]
-        script += [f"umount -l {stage}"]
+            script += [f"mkdir -p '{path}'", f"mount --bind '{point}/{path.relative_to(folder)}' '{path}'"]
+        script += [f"umount -l '{point}'"]
     if not script:
         return []
     return ["unshare", "--mount", "sh", "-c", " && ".join(script) + ' && exec "$@"', "wrapper"]
@@ -106,7 +107,7 @@ def readable_by_everyone(paths: list[Path]) -> list[str]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the uid sandbox runs submissions as nobody: root only")
 def test_the_zip_in_uid_mode_as_on_gradescope(autograder_zip, tmp_path):
-    wrapper = readable_by_everyone([Path(sys.base_prefix), Path(sys.prefix), ROOT / "metalib"])
+    wrapper = readable_by_everyone([Path(sys.base_prefix), Path(sys.prefix), ROOT / "metalib"], tmp_path)
     snoop = solution("02_pcgrad")
     snoop.cells.append(__import__("nbformat").v4.new_code_cell(
         "import glob\nblocked = 0\n"

@@ -135,6 +135,15 @@ def test_exiting_the_process_is_not_graded_and_gets_nothing(tmp_path):
     assert "ended" in judge.feedback(result)
 
 
+def test_grading_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    result = grade("02_pcgrad", solution("02_pcgrad"), tmp_path)
+    assert result["points"] == 4, judge.feedback(result)
+    assert list(scratch.iterdir()) == []
+
+
 def test_an_endless_loop_in_a_cell_is_stopped_and_the_rest_is_graded(tmp_path):
     nb = add_cell(solution("04_maml"), "while True:\n    pass", after="inner_loop")
     result = grade("04_maml", nb, tmp_path, time_limit=40, cell_time=4, probe_time=10)
