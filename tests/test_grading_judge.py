@@ -112,6 +112,12 @@ def inner_loop(params, x, y, lr, steps, first_order=False):
         params = {name: p - lr * grads[name].detach() for name, p in params.items()}
     return params
 ''', {"a_inner_loop": 2.25, "b_meta_loss": 2, "c_training": 1.5}),
+    "homework: the MMD between the logits instead of the features collapses training to chance (ch 6)":
+        ("06_homework_adaptation", "adaptation_loss", """
+def adaptation_loss(model, source_x, source_y, target_x, weight):
+    logits = model(source_x)
+    return F.cross_entropy(logits, source_y) + weight * mmd2(logits, model(target_x))
+""", {"a_mmd": 2, "b_adaptation_loss": 0, "c_training": 0}),
 }
 
 
