@@ -118,6 +118,11 @@ def adaptation_loss(model, source_x, source_y, target_x, weight):
     logits = model(source_x)
     return F.cross_entropy(logits, source_y) + weight * mmd2(logits, model(target_x))
 """, {"a_mmd": 2, "b_adaptation_loss": 0, "c_training": 0}),
+    "homework: lambda = log_lam instead of exp(log_lam) (ch 1)": ("01_homework_ridge", "meta_loss", """
+def meta_loss(net, log_lam, support_x, support_y, query_x, query_y):
+    w = ridge_fit(features(net, support_x), support_y, log_lam)
+    return ((features(net, query_x) @ w[..., None])[..., 0] - query_y).pow(2).mean()
+""", {"a_ridge": 2, "b_meta_loss": 0, "c_training": 0}),
 }
 
 
