@@ -123,6 +123,23 @@ def meta_loss(net, log_lam, support_x, support_y, query_x, query_y):
     w = ridge_fit(features(net, support_x), support_y, log_lam)
     return ((features(net, query_x) @ w[..., None])[..., 0] - query_y).pow(2).mean()
 """, {"a_ridge": 2, "b_meta_loss": 0, "c_training": 0}),
+    "homework: Frank-Wolfe towards the largest inner product stays at equal weights (ch 2)":
+        ("02_homework_mgda", "mgda_weights", """
+def mgda_weights(gram):
+    w = torch.full((len(gram),), 1.0 / len(gram), dtype=gram.dtype)
+    for _ in range(100):
+        gw = gram @ w
+        t = int(gw.argmax())
+        a, b, c = w @ gw, gw[t], gram[t, t]
+        if a - 2 * b + c <= 0:
+            break
+        gamma = ((a - b) / (a - 2 * b + c)).clamp(0, 1)
+        if gamma == 0:
+            break
+        w = (1 - gamma) * w
+        w[t] += gamma
+    return w
+""", {"a_jacobian": 2, "b_mgda_weights": 0, "c_training": 0}),
 }
 
 

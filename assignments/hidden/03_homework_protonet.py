@@ -14,9 +14,11 @@ TIME_LIMIT = 300
 CELL_TIME = 180
 PROBE_TIME = 180
 NEEDS_DATA = "omniglot"
-# Measured on this homework's held-out tasks (inputs_training, generator seed 0), one thread:
-#   the solution, train(150, seed=s) for s = 0..4:   0.709 0.710 0.739 0.732 0.704 (min 0.704)
-# so 0.60 leaves a 10-point margin below the solution for other processors' round-off. (Plain,
+# Measured as the judge grades (its draw of every question's inputs from one generator, seed 0), one
+# thread:
+#   the solution, train(150, seed=s) for s = 0..4:   0.685 0.691 0.729 0.730 0.692 (min 0.685)
+#   (0.704-0.739 on another draw of 60 tasks)
+# so 0.60 leaves an 8-point margin below the solution for other processors' round-off. (Plain,
 # unsquared distances train as well or better here, 0.740 and 0.852 at seeds 0-1: part B, not C,
 # is where that departure from the question loses points.)
 THRESHOLD = 0.60
