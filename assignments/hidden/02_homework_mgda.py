@@ -126,11 +126,11 @@ def inputs_weights(generator):
             j = j * torch.tensor(scales, dtype=torch.float64)[:, None]
         return j @ j.T
     two = torch.tensor([[2.0, -1.0], [-1.0, 3.0]], dtype=torch.float64)
-    return {"two": two, "four": gram(4, 6), "scaled": gram(4, 8, [1.0, 1.0, 1.0, 1e4]), "vertex": gram(3, 2) + 0}
+    return {"two": two, "four": gram(4, 6), "scaled": gram(4, 8, [1.0, 1.0, 1.0, 1e4]), "singular": gram(3, 2)}
 
 
 def probe_weights(ns, inputs):
-    return {k: attempt(ns["mgda_weights"], inputs[k]) for k in ("two", "four", "scaled", "vertex")}
+    return {k: attempt(ns["mgda_weights"], inputs[k]) for k in ("two", "four", "scaled", "singular")}
 
 
 def _near_optimum(got, gram):
@@ -158,7 +158,7 @@ def checks_weights(inputs, out, grade):
     grade.check(0.5, _near_optimum(out["scaled"], inputs["scaled"]),
                 "4 tasks, one gradient 10^4 times longer", "no normalisation or rounding is needed; keep "
                 "the whole computation in the Gram matrix's dtype")
-    grade.check(0.5, _near_optimum(out["vertex"], inputs["vertex"]),
+    grade.check(0.5, _near_optimum(out["singular"], inputs["singular"]),
                 "3 tasks whose gradients lie in a plane (a singular Gram matrix)",
                 "stop when a - 2b + c <= 0 or gamma = 0 instead of dividing by zero")
 
