@@ -19,6 +19,7 @@ Small modules with names that say what they hold:
 - :mod:`metalib.multitask`, :mod:`metalib.model_based`, :mod:`metalib.task_embedding`: chapters 2 and 5.
 - :mod:`metalib.domain`: domain adaptation (a loss module per method and one shared loop), validators
   that choose without target labels, and MLDG.
+- :mod:`metalib.rl`: meta-reinforcement learning (2-D navigation, batched over tasks and trajectories).
 - :mod:`metalib.plotting`: figure helpers the chapters share.
 - :mod:`metalib.controls`: sliders over a figure, live in Jupyter and drawn in advance for the web page.
 - :mod:`metalib.progress`: the progress bar of :func:`train`, which leaves a line of text behind.
