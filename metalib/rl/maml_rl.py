@@ -1,0 +1,131 @@
+r"""MAML for reinforcement learning (Finn, Abbeel & Levine, 2017, section 5.3): a policy-gradient inner
+step for every task at once.
+
+The policy is Finn et al.'s: a Gaussian whose mean is an MLP of the state (two hidden layers of 100
+ReLUs) and whose log standard deviation is a learned vector, :class:`GaussianPolicy`. For each of
+``T`` tasks, the shared parameters :math:`θ` play ``N`` episodes :math:`D_b`, take one step of the
+REINFORCE surrogate on them,
+
+.. math::  θ'_b = θ - α ∇_θ L_b(θ),  \qquad
+   L_b(θ) = -\frac{1}{|D_b|} \sum_{n, t} \log π_θ(a_{nt} \mid s_{nt})\, \hat A_{nt},
+
+and the adapted :math:`θ'_b` play ``N`` new episodes :math:`D'_b`, on which the same surrogate is the
+meta-loss :math:`\frac{1}{T}\sum_b L'_b(θ'_b)`, differentiated through the inner step
+(:func:`meta_loss`). The advantages :math:`\hat A` are the returns-to-go minus their mean over the
+task's episodes at the same time step, divided by their standard deviation over the task.
+
+As in Finn et al.'s code, the meta-gradient treats the episodes as data: it does not differentiate
+the probability of having drawn :math:`D'_b`, nor of :math:`D_b`, with respect to :math:`θ`
+(ProMP and DiCE add those terms). Finn et al. took the outer step with TRPO; :func:`meta_loss` is
+meant for a plain optimiser such as Adam, which is one more difference to state beside any result.
+
+Everything is batched: the ``T x N`` episodes step together (:func:`~metalib.rl.navigation.rollout`),
+the ``T`` policies run as one ``vmap``-ed call, and the inner step is
+:func:`~metalib.optimization.inner.gradient_steps`, the one MAML uses for images.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..backbones import MLP
+from ..optimization.inner import batched_call, gradient_steps
+from .navigation import HORIZON, Trajectories, rollout
+
+Params = dict[str, torch.Tensor]
+
+
+class GaussianPolicy(nn.Module):
+    """``π(a | s) = N(μ(s), diag(exp(log_std))²)``: the mean an MLP of the state, the spread learned.
+
+    ``forward(states)`` gives the mean; the parameter ``log_std`` holds the spread.
+    """
+
+    def __init__(self, state_dim: int = 2, action_dim: int = 2, hidden: tuple[int, ...] = (100, 100),
+                 log_std: float = 0.0) -> None:
+        super().__init__()
+        self.mean = MLP([state_dim, *hidden, action_dim], flatten_input=False)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std)))
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.mean(states)
+
+
+def task_log_probs(policy: GaussianPolicy, params: Params, states: torch.Tensor,
+                   actions: torch.Tensor) -> torch.Tensor:
+    """``[T, M]``: each task's log-probability of its actions ``[T, M, A]`` in its states ``[T, M, S]``
+    under its own parameters ``{name: [T, ...]}``."""
+    mean = batched_call(policy, params, states)
+    log_std = params["log_std"][:, None, :]
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=z.dtype))).sum(-1)
+
+
+def advantages(run: Trajectories, gamma: float = 0.99) -> torch.Tensor:
+    """``[T, N, H]``: discounted returns-to-go minus their mean over each task's episodes at the same
+    step, divided by the task's standard deviation (0 where the episode had ended)."""
+    rewards = run.rewards
+    to_go, running = torch.zeros_like(rewards), torch.zeros_like(rewards[..., 0])
+    for t in range(rewards.shape[-1] - 1, -1, -1):
+        running = rewards[..., t] + gamma * running
+        to_go[..., t] = running
+    centred = (to_go - to_go.mean(1, keepdim=True)) * run.live
+    spread = centred.flatten(1).std(1).clamp_min(1e-8)
+    return centred / spread[:, None, None]
+
+
+def surrogate_losses(policy: GaussianPolicy, params: Params, data: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``[T]``: each task's REINFORCE surrogate on ``data = (states, actions, advantages, live)``, each
+    flattened to ``[T, N·H, ...]`` (:func:`flatten`)."""
+    states, actions, weights, live = data
+    log_probs = task_log_probs(policy, params, states, actions)
+    return -(log_probs * weights).sum(1) / live.sum(1).clamp_min(1)
+
+
+def flatten(run: Trajectories, gamma: float = 0.99) -> tuple[torch.Tensor, ...]:
+    """The episodes as the surrogate reads them: states, actions, advantages, live, each ``[T, N·H, ...]``."""
+    return (run.states.flatten(1, 2), run.actions.flatten(1, 2), advantages(run, gamma).flatten(1, 2),
+            run.live.flatten(1, 2).to(run.rewards.dtype))
+
+
+def play(policy: GaussianPolicy, params: Params, goals: torch.Tensor, trajectories: int,
+         generator: torch.Generator | None = None, horizon: int = HORIZON) -> Trajectories:
+    """``N`` episodes of each task with its own parameters ``{name: [T, ...]}`` (no graph kept)."""
+    params = {n: p.detach() for n, p in params.items()}
+    spread = params["log_std"].exp()[:, None, :]
+
+    def act(states: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            noise = torch.randn(states.shape, generator=generator, dtype=states.dtype, device=states.device)
+            return batched_call(policy, params, states) + spread * noise
+
+    return rollout(act, goals, trajectories, horizon)
+
+
+def expand(policy: GaussianPolicy, tasks: int) -> Params:
+    """The shared parameters as ``{name: [T, ...]}`` views, still connected to ``policy``'s."""
+    return {n: p.expand(tasks, *p.shape) for n, p in policy.named_parameters()}
+
+
+def adapt(policy: GaussianPolicy, params: Params, data: tuple[torch.Tensor, ...], inner_lr: float,
+          first_order: bool = False) -> Params:
+    """One policy-gradient step per task on its episodes ``data`` (:func:`flatten`)."""
+    return gradient_steps(lambda p, x, _: surrogate_losses(policy, p, x), params, data, None, 1, inner_lr,
+                          first_order)
+
+
+def meta_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, inner_lr: float,
+              generator: torch.Generator | None = None, first_order: bool = False,
+              gamma: float = 0.99) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MAML's meta-loss on the tasks ``goals [T, 2]``, and the mean return before and after adapting.
+
+    Plays ``trajectories`` episodes per task with the shared parameters, adapts each task with one
+    policy-gradient step, plays as many with the adapted parameters, and returns the mean surrogate on
+    the latter (differentiable with respect to ``policy``'s parameters through the inner step).
+    """
+    shared = expand(policy, len(goals))
+    before = play(policy, shared, goals, trajectories, generator)
+    adapted = adapt(policy, shared, flatten(before, gamma), inner_lr, first_order)
+    after = play(policy, adapted, goals, trajectories, generator)
+    loss = surrogate_losses(policy, adapted, flatten(after, gamma)).mean()
+    return loss, before.returns().mean(), after.returns().mean()
