@@ -129,3 +129,28 @@ def meta_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, in
     after = play(policy, adapted, goals, trajectories, generator)
     loss = surrogate_losses(policy, adapted, flatten(after, gamma)).mean()
     return loss, before.returns().mean(), after.returns().mean()
+
+
+def pretrain_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int,
+                  generator: torch.Generator | None = None, gamma: float = 0.99
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The multi-task baseline's loss: the surrogate of the shared parameters on every task's episodes,
+    with no inner step (one policy for all goals); and the mean return of those episodes."""
+    shared = expand(policy, len(goals))
+    run = play(policy, shared, goals, trajectories, generator)
+    return surrogate_losses(policy, shared, flatten(run, gamma)).mean(), run.returns().mean()
+
+
+def returns_by_step(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, inner_lr: float,
+                    steps: int, generator: torch.Generator | None = None, gamma: float = 0.99) -> torch.Tensor:
+    """``[steps + 1, T]``: each task's mean return after 0, 1, ..., ``steps`` policy-gradient steps, each
+    step taken on the episodes just played (Finn et al.'s evaluation)."""
+    params = {n: p.detach() for n, p in expand(policy, len(goals)).items()}
+    returns = []
+    for step in range(steps + 1):
+        run = play(policy, params, goals, trajectories, generator)
+        returns.append(run.returns().mean(1))
+        if step < steps:
+            adapted = adapt(policy, params, flatten(run, gamma), inner_lr, first_order=True)
+            params = {n: p.detach() for n, p in adapted.items()}
+    return torch.stack(returns)
