@@ -5,15 +5,18 @@ What it measures
     uniform in [-0.5, 0.5]^2, moves clipped to +-0.1, reward minus the distance, 100 steps. Three
     starting policies, each a Gaussian MLP (two hidden layers of 100 ReLUs):
 
-    - ``maml``: meta-trained with one policy-gradient inner step (step size 0.1, 20 tasks x 20
+    - ``maml``: meta-trained with one policy-gradient inner step (step size 0.5, 20 tasks x 20
       episodes per meta-batch), second order through the inner step, Adam for the outer step
       (learning rate 1e-3; the paper used TRPO);
     - ``pretrained``: one policy trained on every task's episodes with the same surrogate and
       optimiser, no inner step (the multi-task baseline);
     - ``random``: the initialisation.
 
-    Each is evaluated on 40 goals none was trained on, with 20 episodes per goal: the mean return
-    after 0, 1, 2 and 3 policy-gradient steps of size 0.1, each step on the episodes just played.
+    The policy acts in [-1, 1], scaled to moves of at most 0.1 (rllab's ``normalize``, as in Finn et
+    al.'s code). Each is evaluated on 40 goals none was trained on, with 40 episodes per goal: the
+    mean return after 0, 1, 2 and 3 policy-gradient steps, each on the episodes just played, of sizes
+    0.5, 0.25, 0.25 (the sizes of Finn et al.'s evaluation script, which took its steps on 4,000
+    time steps, that is 40 episodes).
 
 How to run it
     python experiments/maml_rl_navigation.py --out maml_rl_navigation_cpu                    # default budget
@@ -38,9 +41,10 @@ from metalib.rl import GaussianPolicy, meta_loss, sample_goals
 from metalib.rl.maml_rl import pretrain_loss, returns_by_step
 
 METHODS = ("maml", "pretrained", "random")
-INNER_LR = 0.1
+INNER_LR = 0.5
+TEST_STEP_SIZES = (0.5, 0.25, 0.25)
 OUTER_LR = 1e-3
-TASKS, EPISODES, TEST_TASKS, TEST_SEED = 20, 20, 40, 123
+TASKS, EPISODES, TEST_TASKS, TEST_EPISODES, TEST_SEED = 20, 20, 40, 40, 123
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,7 +52,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--iterations", type=int, default=budget.pick(default=200, full=500))
     p.add_argument("--seeds", type=int, default=budget.pick(default=2, full=5))
-    p.add_argument("--steps", type=int, default=3, help="adaptation steps at test time")
+    p.add_argument("--steps", type=int, default=len(TEST_STEP_SIZES), choices=range(len(TEST_STEP_SIZES) + 1),
+                   help="adaptation steps at test time")
+    p.add_argument("--test-episodes", type=int, default=TEST_EPISODES)
     p.add_argument("--tasks", type=int, default=TASKS)
     p.add_argument("--episodes", type=int, default=EPISODES)
     p.add_argument("--device", default="cpu")
@@ -84,6 +90,7 @@ def main() -> None:
                f"{shlex.join(sys.argv[1:])}").strip()
     goals = sample_goals(TEST_TASKS, torch.Generator().manual_seed(TEST_SEED))
     results = {"iterations": args.iterations, "seeds": list(range(args.seeds)), "inner_lr": INNER_LR,
+               "test_step_sizes": list(TEST_STEP_SIZES[:args.steps]), "test_episodes": args.test_episodes,
                "outer": f"Adam, learning rate {OUTER_LR}", "tasks_per_iteration": args.tasks,
                "episodes_per_task": args.episodes, "test_tasks": TEST_TASKS, "budget": budget.name(),
                "methods": {}}
@@ -91,7 +98,7 @@ def main() -> None:
         runs = []
         for seed in range(args.seeds):
             policy, curve, seconds = train(method, args.iterations, seed, args.tasks, args.episodes)
-            by_step = returns_by_step(policy, goals, args.episodes, INNER_LR, args.steps,
+            by_step = returns_by_step(policy, goals, args.test_episodes, TEST_STEP_SIZES[:args.steps],
                                       torch.Generator().manual_seed(1000 + seed))
             runs.append({"seed": seed, "seconds_per_iteration": seconds, "training_returns": curve,
                          "returns_by_step": by_step.mean(1).tolist()})

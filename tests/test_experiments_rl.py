@@ -10,7 +10,8 @@ from metalib.results import REPO
 def test_maml_rl_navigation_stores_returns_by_step_for_every_method(tmp_path):
     env = {**os.environ, "METALIB_RESULTS": str(tmp_path), "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(REPO / "experiments" / "maml_rl_navigation.py"), "--iterations", "2",
-                    "--seeds", "2", "--tasks", "2", "--episodes", "3", "--steps", "2", "--out", "smoke"],
+                    "--seeds", "2", "--tasks", "2", "--episodes", "3", "--test-episodes", "2", "--steps", "2",
+                    "--out", "smoke"],
                    check=True, env=env, capture_output=True, timeout=600)
     stored = json.loads((tmp_path / "smoke.json").read_text())
     methods = stored["results"]["methods"]

@@ -89,3 +89,9 @@ def test_goals_are_uniform_on_the_square_and_seeded():
     assert abs(float(goals.var(0).mean()) - 1 / 12) < 0.003                 # the variance of U[-0.5, 0.5]
     assert torch.equal(sample_goals(4, torch.Generator().manual_seed(3)),
                        sample_goals(4, torch.Generator().manual_seed(3)))
+
+
+def test_rollout_scales_a_policy_that_acts_in_minus_one_one():
+    run = rollout(lambda s: torch.ones_like(s), torch.tensor([[0.45, 0.45]]), trajectories=1, horizon=3, scale=0.1)
+    assert run.states[0, 0, :, 0].tolist() == pytest.approx([0.0, 0.1, 0.2])
+    assert (run.actions == 1).all()                      # stored as the policy chose them

@@ -25,12 +25,14 @@ the ``T`` policies run as one ``vmap``-ed call, and the inner step is
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
 from ..backbones import MLP
 from ..optimization.inner import batched_call, gradient_steps
-from .navigation import HORIZON, Trajectories, rollout
+from .navigation import HORIZON, MAX_MOVE, Trajectories, rollout
 
 Params = dict[str, torch.Tensor]
 
@@ -99,7 +101,7 @@ def play(policy: GaussianPolicy, params: Params, goals: torch.Tensor, trajectori
             noise = torch.randn(states.shape, generator=generator, dtype=states.dtype, device=states.device)
             return batched_call(policy, params, states) + spread * noise
 
-    return rollout(act, goals, trajectories, horizon)
+    return rollout(act, goals, trajectories, horizon, scale=MAX_MOVE)
 
 
 def expand(policy: GaussianPolicy, tasks: int) -> Params:
@@ -141,16 +143,17 @@ def pretrain_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int
     return surrogate_losses(policy, shared, flatten(run, gamma)).mean(), run.returns().mean()
 
 
-def returns_by_step(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, inner_lr: float,
-                    steps: int, generator: torch.Generator | None = None, gamma: float = 0.99) -> torch.Tensor:
-    """``[steps + 1, T]``: each task's mean return after 0, 1, ..., ``steps`` policy-gradient steps, each
-    step taken on the episodes just played (Finn et al.'s evaluation)."""
+def returns_by_step(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, step_sizes: Sequence[float],
+                    generator: torch.Generator | None = None, gamma: float = 0.99) -> torch.Tensor:
+    """``[len(step_sizes) + 1, T]``: each task's mean return before adapting and after each
+    policy-gradient step, step ``k`` of size ``step_sizes[k]`` taken on the episodes just played
+    (Finn et al.'s evaluation: 0.5, then 0.25)."""
     params = {n: p.detach() for n, p in expand(policy, len(goals)).items()}
     returns = []
-    for step in range(steps + 1):
+    for step in range(len(step_sizes) + 1):
         run = play(policy, params, goals, trajectories, generator)
         returns.append(run.returns().mean(1))
-        if step < steps:
-            adapted = adapt(policy, params, flatten(run, gamma), inner_lr, first_order=True)
+        if step < len(step_sizes):
+            adapted = adapt(policy, params, flatten(run, gamma), step_sizes[step], first_order=True)
             params = {n: p.detach() for n, p in adapted.items()}
     return torch.stack(returns)

@@ -113,12 +113,14 @@ class Trajectories:
 
 
 def rollout(act: Callable[[torch.Tensor], torch.Tensor], goals: torch.Tensor, trajectories: int,
-            horizon: int = HORIZON) -> Trajectories:
+            horizon: int = HORIZON, scale: float = 1.0) -> Trajectories:
     """Run ``act`` (states ``[T, N, 2]`` -> actions ``[T, N, 2]``) for ``horizon`` steps on every task.
 
     The loop runs over time only: each step moves all ``T x N`` trajectories at once. ``act`` draws
     its own noise (a stochastic policy) and may keep a graph; the trajectories are returned as they
-    were played.
+    were played. The environment moves by ``scale`` times each action (then clips): with ``scale =
+    MAX_MOVE`` a policy acts in ``[-1, 1]``, as under rllab's ``normalize`` wrapper, which Finn et
+    al.'s code put around this environment.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"horizon must be a positive whole number, got {horizon!r}")
@@ -130,6 +132,6 @@ def rollout(act: Callable[[torch.Tensor], torch.Tensor], goals: torch.Tensor, tr
         seen.append(states)
         chosen.append(actions)
         live.append(env.alive)
-        states, reward, _ = env.step(actions)
+        states, reward, _ = env.step(scale * actions)
         rewards.append(reward)
     return Trajectories(torch.stack(seen, 2), torch.stack(chosen, 2), torch.stack(rewards, 2), torch.stack(live, 2))
