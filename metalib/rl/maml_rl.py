@@ -25,6 +25,7 @@ the ``T`` policies run as one ``vmap``-ed call, and the inner step is
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -60,7 +61,7 @@ def task_log_probs(policy: GaussianPolicy, params: Params, states: torch.Tensor,
     mean = batched_call(policy, params, states)
     log_std = params["log_std"][:, None, :]
     z = (actions - mean) * torch.exp(-log_std)
-    return (-0.5 * z ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=z.dtype))).sum(-1)
+    return (-0.5 * z ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
 def advantages(run: Trajectories, gamma: float = 0.99) -> torch.Tensor:
