@@ -118,6 +118,8 @@ RUN_COMMANDS = {
     "optimization_sinusoid": "METALIB_BUDGET=full python experiments/optimization_sinusoid.py",
     "benchmarks/maml_speed_cuda": "bash tools/gpu_runs.sh",
     "benchmarks/maml_speed_cpu": "python benchmarks/maml_speed.py --device cpu",
+    "maml_rl_navigation_full": "METALIB_BUDGET=full python experiments/maml_rl_navigation.py --out maml_rl_navigation_full",
+    "benchmarks/maml_libraries_cpu": "python benchmarks/maml_libraries.py --threads 1 --compile",
 }
 
 

@@ -19,4 +19,7 @@ def test_maml_rl_navigation_stores_returns_by_step_for_every_method(tmp_path):
     for name, m in methods.items():
         assert len(m["by_step"]) == 3 and all(s["n"] == 2 and s["mean"] < 0 for s in m["by_step"])
         assert [len(r["training_returns"]) for r in m["runs"]] == ([0, 0] if name == "random" else [2, 2])
+        assert [len(r["gradient_norms"]) for r in m["runs"]] == ([0, 0] if name == "random" else [2, 2])
+        assert [len(r["training_returns_before"]) for r in m["runs"]] == ([2, 2] if name == "maml" else [0, 0])
+        assert [r["chosen_iteration"] for r in m["runs"]] == ([0, 0] if name == "random" else [2, 2])
     assert stored["command"].startswith("METALIB_BUDGET=")

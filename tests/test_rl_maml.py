@@ -6,7 +6,8 @@ import torch
 from torch.func import functional_call
 
 from metalib.rl import GaussianPolicy, meta_loss, sample_goals
-from metalib.rl.maml_rl import adapt, advantages, expand, flatten, play, surrogate_losses, task_log_probs
+from metalib.rl.maml_rl import (adapt, adapted_kl, advantages, expand, flatten, gaussian_kl, meta_batch, play,
+                                pretrain_batch, surrogate_losses, task_log_probs, trust_region_step)
 
 
 def policy64(seed: int = 0) -> GaussianPolicy:
@@ -80,3 +81,61 @@ def test_meta_loss_reports_returns_before_and_after_and_can_be_descended():
     loss.backward()
     assert loss.shape == () and before < 0 and after < 0
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in policy.parameters())
+
+
+def test_gaussian_kl_is_the_closed_form_of_torch_distributions():
+    policy = policy64()
+    _, run = episodes(policy)
+    old = {n: p.detach() + 0.05 * torch.randn(3, *p.shape, dtype=torch.float64) for n, p in policy.named_parameters()}
+    new = {n: p.detach() + 0.05 * torch.randn(3, *p.shape, dtype=torch.float64) for n, p in policy.named_parameters()}
+    states = run.states.flatten(1, 2)
+    ours = gaussian_kl(policy, old, new, states)
+    for b in range(3):
+        dist = [torch.distributions.Normal(functional_call(policy, {n: p[b] for n, p in ps.items()}, (states[b],)),
+                                           ps["log_std"][b].exp()) for ps in (old, new)]
+        expected = torch.distributions.kl_divergence(*dist).sum(-1).mean()
+        torch.testing.assert_close(ours[b], expected, rtol=0, atol=1e-12)
+    assert torch.equal(gaussian_kl(policy, old, old, states), torch.zeros(3, dtype=torch.float64))
+
+
+def test_adapted_kl_is_zero_where_the_policy_has_not_moved_and_grows_with_a_step():
+    policy = policy64()
+    goals = sample_goals(3, torch.Generator().manual_seed(1)).double()
+    for batch in (meta_batch(policy, goals, 4, 0.1, torch.Generator().manual_seed(2)),
+                  pretrain_batch(policy, goals, 4, torch.Generator().manual_seed(2))):
+        assert float(adapted_kl(policy, batch, 0.1)) < 1e-20
+        with torch.no_grad():
+            for p in policy.parameters():
+                p.add_(0.01)
+        moved = float(adapted_kl(policy, batch, 0.1))
+        assert moved > 1e-8
+        with torch.no_grad():
+            for p in policy.parameters():
+                p.sub_(0.01)
+
+
+def test_the_trust_region_halves_the_step_until_the_divergence_fits_and_else_undoes_it():
+    start = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    p = torch.nn.Parameter(start.clone())
+    optimiser = torch.optim.SGD([p], lr=1.0)
+
+    def proposal():                     # SGD's step moves p by (2, 0): the "divergence" is |p - start|^2
+        optimiser.zero_grad()
+        p.grad = torch.tensor([-2.0, 0.0], dtype=torch.float64)
+
+    def divergence():
+        return ((p - start) ** 2).sum()
+
+    proposal()
+    assert trust_region_step(optimiser, divergence, max_kl=5.0) == 1.0          # 4 <= 5: kept whole
+    torch.testing.assert_close(p.detach(), start + torch.tensor([2.0, 0.0], dtype=torch.float64))
+    with torch.no_grad():
+        p.copy_(start)
+    proposal()
+    assert trust_region_step(optimiser, divergence, max_kl=0.3) == 0.25         # 4 -> 1 -> 0.25
+    torch.testing.assert_close(p.detach(), start + torch.tensor([0.5, 0.0], dtype=torch.float64))
+    with torch.no_grad():
+        p.copy_(start)
+    proposal()
+    assert trust_region_step(optimiser, divergence, max_kl=1e-6, backtracks=2) == 0.0
+    assert torch.equal(p.detach(), start)                                       # undone

@@ -21,10 +21,11 @@ BOXES = {   # name: (x, y, text)
     "5": (5.2, 1.4, "5  Model-based\nlearners as networks"),
     "5b": (7.6, 1.4, "5b  Neural processes,\ntask embeddings"),
     "6": (2.0, 1.4, "6  Domain adaptation\nwhen test data shift"),
-    "7": (3.9, 0.15, "7  Questions, answered\nby short runs"),
+    "7": (6.4, 0.15, "7  Applications and tools\nmeta-RL, libraries"),
+    "8": (2.6, 0.15, "8  Questions, answered\nby short runs"),
 }
 EDGES = [("1", "2"), ("1", "3"), ("1", "4"), ("3", "5"), ("4", "5"), ("5", "5b"), ("2", "6"),
-         ("3", "6"), ("4", "6"), ("6", "7"), ("5", "7")]
+         ("3", "6"), ("4", "6"), ("4", "7"), ("5", "7"), ("6", "8"), ("5", "8")]
 W, H = 2.2, 0.72
 
 

@@ -16,8 +16,11 @@ task's episodes at the same time step, divided by their standard deviation over 
 
 As in Finn et al.'s code, the meta-gradient treats the episodes as data: it does not differentiate
 the probability of having drawn :math:`D'_b`, nor of :math:`D_b`, with respect to :math:`θ`
-(ProMP and DiCE add those terms). Finn et al. took the outer step with TRPO; :func:`meta_loss` is
-meant for a plain optimiser such as Adam, which is one more difference to state beside any result.
+(ProMP and DiCE add those terms). Finn et al. took the outer step with TRPO, a natural-gradient step
+whose length keeps the KL divergence between the old and new adapted policies below 0.01.
+:func:`trust_region_step` keeps that bound around a plain optimiser's step instead (Adam's direction,
+halved until :func:`adapted_kl` is small enough), which is one more difference to state beside any
+result.
 
 Everything is batched: the ``T x N`` episodes step together (:func:`~metalib.rl.navigation.rollout`),
 the ``T`` policies run as one ``vmap``-ed call, and the inner step is
@@ -26,7 +29,8 @@ the ``T`` policies run as one ``vmap``-ed call, and the inner step is
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -117,31 +121,121 @@ def adapt(policy: GaussianPolicy, params: Params, data: tuple[torch.Tensor, ...]
                           first_order)
 
 
-def meta_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, inner_lr: float,
-              generator: torch.Generator | None = None, first_order: bool = False,
-              gamma: float = 0.99) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """MAML's meta-loss on the tasks ``goals [T, 2]``, and the mean return before and after adapting.
+@dataclass
+class MetaBatch:
+    """One meta-batch of MAML-RL: the meta-loss and what a trust region on the outer step needs."""
+
+    loss: torch.Tensor            # the mean surrogate of the adapted policies on their own episodes
+    before_return: torch.Tensor   # mean return of the shared policy's episodes
+    after_return: torch.Tensor    # mean return of the adapted policies' episodes
+    inner_data: tuple             # the episodes each task adapted on (:func:`flatten`)
+    adapted: Params               # the adapted parameters ``{name: [T, ...]}``, detached
+    after_states: torch.Tensor    # ``[T, N·H, 2]``: the states the adapted policies visited
+
+
+def meta_batch(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, inner_lr: float,
+               generator: torch.Generator | None = None, first_order: bool = False,
+               gamma: float = 0.99) -> MetaBatch:
+    """MAML's meta-loss on the tasks ``goals [T, 2]``, with the returns and the data behind it.
 
     Plays ``trajectories`` episodes per task with the shared parameters, adapts each task with one
-    policy-gradient step, plays as many with the adapted parameters, and returns the mean surrogate on
+    policy-gradient step, plays as many with the adapted parameters, and takes the mean surrogate on
     the latter (differentiable with respect to ``policy``'s parameters through the inner step).
     """
     shared = expand(policy, len(goals))
     before = play(policy, shared, goals, trajectories, generator)
-    adapted = adapt(policy, shared, flatten(before, gamma), inner_lr, first_order)
+    inner_data = flatten(before, gamma)
+    adapted = adapt(policy, shared, inner_data, inner_lr, first_order)
     after = play(policy, adapted, goals, trajectories, generator)
-    loss = surrogate_losses(policy, adapted, flatten(after, gamma)).mean()
-    return loss, before.returns().mean(), after.returns().mean()
+    after_data = flatten(after, gamma)
+    loss = surrogate_losses(policy, adapted, after_data).mean()
+    return MetaBatch(loss, before.returns().mean(), after.returns().mean(), inner_data,
+                     {n: p.detach() for n, p in adapted.items()}, after_data[0])
+
+
+def meta_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, inner_lr: float,
+              generator: torch.Generator | None = None, first_order: bool = False,
+              gamma: float = 0.99) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MAML's meta-loss on the tasks ``goals [T, 2]``, and the mean return before and after adapting
+    (:func:`meta_batch`, without the data)."""
+    batch = meta_batch(policy, goals, trajectories, inner_lr, generator, first_order, gamma)
+    return batch.loss, batch.before_return, batch.after_return
+
+
+def gaussian_kl(policy: GaussianPolicy, old: Params, new: Params, states: torch.Tensor) -> torch.Tensor:
+    """``[T]``: the mean over ``states [T, M, 2]`` of KL(π_old(·|s) ‖ π_new(·|s)), per task, for the
+    policies with parameters ``old`` and ``new`` (each ``{name: [T, ...]}``)::
+
+        KL = Σ_d  log(σ_new / σ_old) + (σ_old² + (μ_old − μ_new)²) / (2 σ_new²) − 1/2
+    """
+    mean_old, mean_new = batched_call(policy, old, states), batched_call(policy, new, states)
+    log_old, log_new = old["log_std"][:, None, :], new["log_std"][:, None, :]
+    kl = (log_new - log_old + (torch.exp(2 * log_old) + (mean_old - mean_new) ** 2)
+          / (2 * torch.exp(2 * log_new)) - 0.5)
+    return kl.sum(-1).mean(-1)
+
+
+def adapted_kl(policy: GaussianPolicy, batch: MetaBatch, inner_lr: float) -> torch.Tensor:
+    """The mean KL divergence from ``batch``'s adapted policies to those the *current* parameters of
+    ``policy`` adapt to on the same episodes, over the states the adapted policies visited: the
+    quantity TRPO bounds in Finn et al.'s MAML-TRPO. For a batch of :func:`pretrain_batch` (no inner
+    step), the divergence of the shared policy itself."""
+    tasks = batch.after_states.shape[0]
+    if batch.inner_data is None:
+        now = expand(policy, tasks)
+    else:
+        with torch.enable_grad():
+            now = adapt(policy, expand(policy, tasks), batch.inner_data, inner_lr, first_order=True)
+    with torch.no_grad():
+        return gaussian_kl(policy, batch.adapted, {n: p.detach() for n, p in now.items()},
+                           batch.after_states).mean()
+
+
+def trust_region_step(optimiser: torch.optim.Optimizer, mean_kl: Callable[[], torch.Tensor],
+                      max_kl: float = 0.01, backtracks: int = 10) -> float:
+    """Take ``optimiser``'s step, then halve it until ``mean_kl()`` (evaluated at the new parameters)
+    is at most ``max_kl``; undo it if ``backtracks`` halvings do not get there.
+
+    A trust region in the manner of TRPO (Schulman et al., 2015) around any optimiser's step: the
+    direction is the optimiser's, the length is cut so the policy moves by at most ``max_kl``.
+    Returns the fraction of the step kept (1, 1/2, 1/4, ..., or 0).
+    """
+    params = [p for group in optimiser.param_groups for p in group["params"]]
+    old = [p.detach().clone() for p in params]
+    optimiser.step()
+    proposed = [p.detach().clone() for p in params]
+    fraction = 1.0
+    with torch.no_grad():
+        for _ in range(backtracks + 1):
+            if float(mean_kl()) <= max_kl:
+                return fraction
+            fraction /= 2
+            for p, o, n in zip(params, old, proposed):
+                p.copy_(o + fraction * (n - o))
+        for p, o in zip(params, old):
+            p.copy_(o)
+    return 0.0
+
+
+def pretrain_batch(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int,
+                   generator: torch.Generator | None = None, gamma: float = 0.99) -> MetaBatch:
+    """The multi-task baseline's batch: the surrogate of the shared parameters on every task's
+    episodes, with no inner step (one policy for all goals). ``inner_data`` is None, ``adapted`` the
+    shared parameters and both returns the return of those episodes."""
+    shared = expand(policy, len(goals))
+    run = play(policy, shared, goals, trajectories, generator)
+    data = flatten(run, gamma)
+    ret = run.returns().mean()
+    return MetaBatch(surrogate_losses(policy, shared, data).mean(), ret, ret, None,
+                     {n: p.detach().clone() for n, p in shared.items()}, data[0])
 
 
 def pretrain_loss(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int,
                   generator: torch.Generator | None = None, gamma: float = 0.99
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The multi-task baseline's loss: the surrogate of the shared parameters on every task's episodes,
-    with no inner step (one policy for all goals); and the mean return of those episodes."""
-    shared = expand(policy, len(goals))
-    run = play(policy, shared, goals, trajectories, generator)
-    return surrogate_losses(policy, shared, flatten(run, gamma)).mean(), run.returns().mean()
+    """The multi-task baseline's loss and the mean return of its episodes (:func:`pretrain_batch`)."""
+    batch = pretrain_batch(policy, goals, trajectories, generator, gamma)
+    return batch.loss, batch.after_return
 
 
 def returns_by_step(policy: GaussianPolicy, goals: torch.Tensor, trajectories: int, step_sizes: Sequence[float],
