@@ -245,6 +245,7 @@ def compiled_metalib(net: torch.nn.Module, episode, repeats: int, steps: int, fi
         return torch.autograd.grad(maml.loss(episode), params)
 
     eager = meta_gradient()
+    torch._dynamo.reset()           # compile afresh: no cache from an earlier call of this function
     compiled = torch.compile(meta_gradient)
     start = time.perf_counter()
     try:

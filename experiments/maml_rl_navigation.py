@@ -64,7 +64,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--iterations", type=int, default=budget.pick(default=200, full=1000))
-    p.add_argument("--seeds", type=int, default=budget.pick(default=2, full=5))
+    p.add_argument("--seeds", type=int, default=budget.pick(default=2, full=3))
     p.add_argument("--steps", type=int, default=len(TEST_STEP_SIZES), choices=range(len(TEST_STEP_SIZES) + 1),
                    help="adaptation steps at test time")
     p.add_argument("--test-episodes", type=int, default=TEST_EPISODES)
