@@ -302,7 +302,9 @@ def main() -> None:
         import torchopt._C  # noqa: F401  (its compiled optimiser kernels)
         versions["torchopt_compiled_ops"] = "loaded"
     except ImportError as error:
-        versions["torchopt_compiled_ops"] = f"not loaded: {str(error)[:120]}"
+        reason = ("undefined symbol: built against another PyTorch" if "undefined symbol" in str(error)
+                  else type(error).__name__)
+        versions["torchopt_compiled_ops"] = f"not loaded ({reason})"
     results = {
         "model": "Conv4Classifier (Finn et al. Omniglot CNN, batch norm on batch statistics), 28x28 glyphs",
         "task": {"n_way": N_WAY, "k_shot": K_SHOT, "n_query": N_QUERY, "meta_batch": META_BATCH,
