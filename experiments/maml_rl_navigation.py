@@ -136,16 +136,17 @@ def main() -> None:
     command = (f"METALIB_BUDGET={budget.name()} python experiments/maml_rl_navigation.py "
                f"{shlex.join(sys.argv[1:])}").strip()
     goals = sample_goals(TEST_TASKS, torch.Generator().manual_seed(TEST_SEED))
+    max_kl = args.max_kl if args.max_kl > 0 else None
     results = {"iterations": args.iterations, "seeds": list(range(args.seeds)), "inner_lr": INNER_LR,
                "test_step_sizes": list(TEST_STEP_SIZES[:args.steps]), "test_episodes": args.test_episodes,
-               "outer": f"Adam, learning rate {args.outer_lr}", "max_kl": args.max_kl if args.max_kl > 0 else None, "tasks_per_iteration": args.tasks,
+               "outer": f"Adam, learning rate {args.outer_lr}", "max_kl": max_kl, "tasks_per_iteration": args.tasks,
                "episodes_per_task": args.episodes, "test_tasks": TEST_TASKS, "budget": budget.name(),
                "methods": {}}
     for method in args.methods:
         runs = []
         for seed in range(args.seeds):
             policy, curves, seconds = train(method, args.iterations, seed, args.tasks, args.episodes, args.outer_lr,
-                                            args.max_kl if args.max_kl > 0 else None)
+                                            max_kl)
             by_step = returns_by_step(policy, goals, args.test_episodes, TEST_STEP_SIZES[:args.steps],
                                       torch.Generator().manual_seed(1000 + seed))
             runs.append({"seed": seed, "seconds_per_iteration": seconds, **curves,
