@@ -127,26 +127,28 @@ def torchopt_losses(net, episode, lr=INNER_LR):
 
 
 def make_libraries(net: torch.nn.Module) -> dict:
-    """``{library: (module whose .grad holds the meta-gradient, meta_gradient())}``, each on its own copy
-    of ``net``; ``meta_gradient(episode)`` accumulates into the module's ``.grad``."""
+    """``{library: (module whose .grad holds the meta-gradient, losses)}``, each on its own copy of
+    ``net``; ``losses(episode)`` yields the meta-loss in pieces (one, or one per task) whose backward
+    passes add up to the meta-gradient (:func:`backward_all`)."""
     import learn2learn as l2l
 
     func_net = with_batch_statistics(net)      # batch norm written out: exact second derivatives under vmap
     maml = MAML(copy.deepcopy(net), inner_lr=INNER_LR)
     l2l_maml = l2l.algorithms.MAML(copy.deepcopy(net), lr=INNER_LR)
     higher_net, torchopt_net = copy.deepcopy(net), copy.deepcopy(net)
-
-    def per_task(losses):
-        for loss in losses:
-            loss.backward()
-
     return {
-        "torch.func": (func_net, lambda e: torch_func_loss(func_net, e).backward()),
-        "metalib": (maml.model, lambda e: metalib_loss(maml, e).backward()),
-        "learn2learn": (l2l_maml.module, lambda e: per_task(learn2learn_losses(l2l_maml, e))),
-        "higher": (higher_net, lambda e: per_task(higher_losses(higher_net, e))),
-        "torchopt": (torchopt_net, lambda e: per_task(torchopt_losses(torchopt_net, e))),
+        "torch.func": (func_net, lambda e: iter([torch_func_loss(func_net, e)])),
+        "metalib": (maml.model, lambda e: iter([metalib_loss(maml, e)])),
+        "learn2learn": (l2l_maml.module, lambda e: learn2learn_losses(l2l_maml, e)),
+        "higher": (higher_net, lambda e: higher_losses(higher_net, e)),
+        "torchopt": (torchopt_net, lambda e: torchopt_losses(torchopt_net, e)),
     }
+
+
+def backward_all(losses, episode) -> None:
+    """Accumulate the meta-gradient of ``episode`` into the module's ``.grad``, piece by piece."""
+    for loss in losses(episode):
+        loss.backward()
 
 
 def flat_grad(module: torch.nn.Module) -> torch.Tensor:
@@ -155,9 +157,9 @@ def flat_grad(module: torch.nn.Module) -> torch.Tensor:
 
 def gradients(net: torch.nn.Module, episode) -> dict:
     out = {}
-    for name, (module, meta_gradient) in make_libraries(net).items():
+    for name, (module, losses) in make_libraries(net).items():
         module.zero_grad(set_to_none=True)
-        meta_gradient(episode)
+        backward_all(losses, episode)
         out[name] = flat_grad(module)
     return out
 
@@ -168,24 +170,11 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def graph_mib(net: torch.nn.Module, episode) -> dict:
     """The autograd graph held for one task's meta-loss, by library."""
-    import learn2learn as l2l
-
     one = episode.task(0)
-    func_net = with_batch_statistics(net)
-    maml = MAML(copy.deepcopy(net), inner_lr=INNER_LR)
-    l2l_maml = l2l.algorithms.MAML(copy.deepcopy(net), lr=INNER_LR)
-    higher_net, torchopt_net = copy.deepcopy(net), copy.deepcopy(net)
-    makers = {
-        "torch.func": lambda: torch_func_loss(func_net, one),
-        "metalib": lambda: metalib_loss(maml, one),
-        "learn2learn": lambda: next(learn2learn_losses(l2l_maml, one)),
-        "higher": lambda: next(higher_losses(higher_net, one)),
-        "torchopt": lambda: next(torchopt_losses(torchopt_net, one)),
-    }
     out = {}
-    for name, make in makers.items():
+    for name, (_, losses) in make_libraries(net).items():
         try:
-            loss, held = graph_bytes(make)
+            loss, held = graph_bytes(lambda: next(losses(one)))
         except RuntimeError:        # torch.func.grad refuses saved-tensor hooks: not measurable this way
             out[name] = None
             continue
@@ -199,9 +188,9 @@ def pitfalls(net: torch.nn.Module, episode) -> dict:
     (``F.batch_norm``'s second derivative under ``vmap``: see metalib/optimization/batchnorm.py);
     higher's default. Call it with a float64 ``net`` and ``episode``."""
     out = {"running_stats_changed": {}}
-    for name, (module, meta_gradient) in make_libraries(net).items():
+    for name, (module, losses) in make_libraries(net).items():
         before = {n: b.clone() for n, b in module.named_buffers() if "running_mean" in n}
-        meta_gradient(episode)
+        backward_all(losses, episode)
         after = dict(module.named_buffers())
         out["running_stats_changed"][name] = (None if not before else
                                               any(not torch.equal(before[n], after[n]) for n in before))
@@ -222,14 +211,14 @@ def pitfalls(net: torch.nn.Module, episode) -> dict:
 def time_libraries(net: torch.nn.Module, episode, repeats: int, steps: int) -> dict:
     libraries = make_libraries(net)
     seconds = {name: [] for name in libraries}
-    for module, meta_gradient in libraries.values():     # warm-up
-        meta_gradient(episode)
+    for module, losses in libraries.values():     # warm-up
+        backward_all(losses, episode)
     for _ in range(repeats):
-        for name, (module, meta_gradient) in libraries.items():
+        for name, (module, losses) in libraries.items():
             start = time.perf_counter()
             for _ in range(steps):
                 module.zero_grad(set_to_none=True)
-                meta_gradient(episode)
+                backward_all(losses, episode)
             seconds[name].append(time.perf_counter() - start)
     B = episode.support_x.shape[0]
     return {name: B * steps / statistics.median(s) for name, s in seconds.items()}
