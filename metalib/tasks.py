@@ -57,6 +57,20 @@ def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
+def draw_indices(counts: torch.Tensor, max_examples: int, n_way: int, per_class: int, batch_size: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(classes [B, N], examples [B, N, per_class])``: N distinct classes per task, and ``per_class``
+    distinct examples of each among its ``counts[c]`` real ones, on ``counts``' device."""
+    _check_positive_int("batch_size", batch_size)
+    g, dev = generator, counts.device
+    # N distinct classes per task: the first N of a random permutation of 0..C-1.
+    classes = torch.rand(batch_size, counts.numel(), generator=g, device=dev).argsort(dim=1)[:, :n_way]
+    # per_class distinct examples per class among its counts[c] real ones (padding sorts last).
+    noise = torch.rand(batch_size, n_way, max_examples, generator=g, device=dev)
+    noise = noise.masked_fill(torch.arange(max_examples, device=dev) >= counts[classes].unsqueeze(-1), 2.0)
+    return classes, noise.argsort(dim=-1)[..., :per_class]
+
+
 class EpisodeSampler:
     """Draws batches of N-way K-shot tasks from one class-disjoint split, on one device.
 
@@ -105,16 +119,8 @@ class EpisodeSampler:
 
     def indices(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``(classes [B, N], examples [B, N, K+Q])``: which classes and which of their examples."""
-        _check_positive_int("batch_size", batch_size)
-        C, E = self.images.shape[:2]
-        g, dev = self.generator, self.device
-        # N distinct classes per task: the first N of a random permutation of 0..C-1.
-        classes = torch.rand(batch_size, C, generator=g, device=dev).argsort(dim=1)[:, :self.n_way]
-        # K + Q distinct examples per class among its counts[c] real ones (padding sorts last).
-        noise = torch.rand(batch_size, self.n_way, E, generator=g, device=dev)
-        noise = noise.masked_fill(torch.arange(E, device=dev) >= self.counts[classes].unsqueeze(-1), 2.0)
-        examples = noise.argsort(dim=-1)[..., :self.k_shot + self.n_query]
-        return classes, examples
+        return draw_indices(self.counts, self.images.shape[1], self.n_way, self.k_shot + self.n_query,
+                            batch_size, self.generator)
 
     def sample(self, batch_size: int = 1) -> Episode:
         """A batch of ``batch_size`` independent tasks."""
@@ -131,3 +137,84 @@ class EpisodeSampler:
             classes=classes,
             examples=examples,
         )
+
+
+@dataclass
+class RowEpisode:
+    """A batch of ``B`` N-way K-shot tasks over examples that are rows of a table (texts, sounds).
+
+    Attributes:
+        support: int64 ``[B, N*K]``, the rows of the support examples, ordered class by class.
+        support_y: int64 ``[B, N*K]``, labels ``0 .. N-1``.
+        query: int64 ``[B, N*Q]``, the rows of the query examples.
+        query_y: int64 ``[B, N*Q]``.
+        classes: int64 ``[B, N]``; label ``j`` of task ``b`` is class ``classes[b, j]``.
+    """
+
+    support: torch.Tensor
+    support_y: torch.Tensor
+    query: torch.Tensor
+    query_y: torch.Tensor
+    classes: torch.Tensor
+
+
+class RowEpisodeSampler:
+    """Draws N-way K-shot tasks whose examples are rows of a table, given each example's class.
+
+    The same draw as :class:`EpisodeSampler` (:func:`draw_indices`), for data that is not a stack of
+    equal images: the caller keeps the examples (token ids, features, waveforms) in a table and
+    indexes it with the rows each task returns.
+
+    Args:
+        labels: int64 ``[M]``, the class of each row (any integers; classes with fewer than
+            ``k_shot + n_query`` rows are an error, since no task could use them fairly).
+        n_way, k_shot, n_query, seed: as for :class:`EpisodeSampler`.
+
+    Example:
+        >>> sampler = RowEpisodeSampler(torch.tensor([0, 0, 1, 1, 2, 2]), 2, 1, 1)
+        >>> ep = sampler.sample(4)
+        >>> ep.support.shape, ep.query.shape
+        (torch.Size([4, 2]), torch.Size([4, 2]))
+    """
+
+    def __init__(self, labels: torch.Tensor, n_way: int, k_shot: int, n_query: int, seed: int = 0) -> None:
+        self.n_way = _check_positive_int("n_way", n_way)
+        self.k_shot = _check_positive_int("k_shot", k_shot)
+        self.n_query = _check_positive_int("n_query", n_query, minimum=0)
+        labels = torch.as_tensor(labels)
+        if labels.dim() != 1 or labels.dtype not in (torch.int64, torch.int32) or labels.numel() == 0:
+            raise ValueError(f"labels must be a non-empty 1-D integer tensor (one class per row), "
+                             f"got {labels.dtype} of shape {tuple(labels.shape)}")
+        self.class_ids, inverse, counts = labels.unique(return_inverse=True, return_counts=True)
+        if n_way > counts.numel():
+            raise ValueError(f"{n_way}-way tasks need {n_way} classes but the labels hold only "
+                             f"{counts.numel()}; use n_way <= {counts.numel()}")
+        need = k_shot + n_query
+        if need > int(counts.min()):
+            raise ValueError(f"k_shot + n_query = {need} rows per class, but class "
+                             f"{int(self.class_ids[counts.argmin()])} has only {int(counts.min())}; "
+                             f"drop the classes with fewer rows or use k_shot + n_query <= {int(counts.min())}")
+        # rows[c, e]: the e-th row of class c (a stable sort keeps each class's rows in table order).
+        order = inverse.argsort(stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        e = torch.arange(labels.numel()) - starts[inverse[order]]
+        self.rows = torch.full((counts.numel(), int(counts.max())), -1, dtype=torch.int64)
+        self.rows[inverse[order], e] = order
+        self.counts = counts
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __repr__(self) -> str:
+        return (f"RowEpisodeSampler({self.counts.numel()} classes: {self.n_way}-way {self.k_shot}-shot, "
+                f"{self.n_query} queries per class)")
+
+    def sample(self, batch_size: int = 1) -> RowEpisode:
+        """A batch of ``batch_size`` independent tasks."""
+        B, N, K, Q = batch_size, self.n_way, self.k_shot, self.n_query
+        classes, examples = draw_indices(self.counts, self.rows.shape[1], N, K + Q, B, self.generator)
+        rows = self.rows[classes.unsqueeze(-1), examples]                       # [B, N, K+Q]
+        labels = torch.arange(N).view(1, N, 1)
+        return RowEpisode(support=rows[:, :, :K].reshape(B, N * K),
+                          support_y=labels.expand(B, N, K).reshape(B, N * K),
+                          query=rows[:, :, K:].reshape(B, N * Q),
+                          query_y=labels.expand(B, N, Q).reshape(B, N * Q),
+                          classes=self.class_ids[classes])

@@ -97,3 +97,26 @@ def test_sampler_works_on_the_selected_device():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ep = EpisodeSampler(numbered_dataset(10, 5), 3, 1, 1, device=device).sample(4)
     assert ep.support_x.device.type == device and ep.query_y.device.type == device
+
+
+def test_row_episodes_draw_whole_classes_of_rows():
+    from metalib.tasks import RowEpisodeSampler
+    labels = torch.tensor([7, 3, 7, 3, 9, 9, 7, 3, 9, 3])
+    sampler = RowEpisodeSampler(labels, n_way=2, k_shot=1, n_query=2, seed=0)
+    ep = sampler.sample(50)
+    assert ep.support.shape == (50, 2) and ep.query.shape == (50, 4)
+    for b in range(50):
+        for j in range(2):
+            rows = torch.cat([ep.support[b, j:j + 1], ep.query[b, 2 * j:2 * j + 2]])
+            assert len(set(rows.tolist())) == 3                       # distinct examples
+            assert (labels[rows] == ep.classes[b, j]).all()           # all of the task's class j
+        assert ep.classes[b, 0] != ep.classes[b, 1]
+    assert set(ep.classes.flatten().tolist()) == {3, 7, 9}
+
+
+def test_row_episodes_refuse_classes_too_small():
+    from metalib.tasks import RowEpisodeSampler
+    with pytest.raises(ValueError, match="class 9 has only 1"):
+        RowEpisodeSampler(torch.tensor([1, 1, 1, 9]), 2, 1, 1)
+    with pytest.raises(ValueError, match="n_way <= 2"):
+        RowEpisodeSampler(torch.tensor([1, 1, 9, 9]), 3, 1, 1)

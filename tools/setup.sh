@@ -13,4 +13,7 @@ command -v "$PYTHON" >/dev/null || { echo "setup: $PYTHON not found; install Pyt
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt -c constraints.txt
+# WordLlama's token embeddings (chapter 7's few-shot text): metalib reads the files inside the wheel;
+# the package itself is not installed, since it needs numpy 2.
+.venv/bin/python -m pip download --quiet --no-deps --dest .venv/wheels wordllama==0.4.0.post1
 echo "$want" > "$stamp"
