@@ -90,7 +90,7 @@ def meta_train(net: torch.nn.Module, x: torch.Tensor, sample, steps: int, tasks:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--splits", type=int, default=budget.pick(2, 5))
-    parser.add_argument("--steps", type=int, default=budget.pick(300, 2000))
+    parser.add_argument("--steps", type=int, default=budget.pick(300, 1000))
     parser.add_argument("--out", default=None, help="results/<out>.json (not written when omitted)")
     args = parser.parse_args(argv)
     data = features()
