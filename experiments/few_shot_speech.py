@@ -58,13 +58,8 @@ def split_rows(data: dict, split: int) -> dict[str, torch.Tensor]:
 
 
 def sampler_over(labels: torch.Tensor, rows: torch.Tensor, shots: int, seed: int):
-    inner = RowEpisodeSampler(labels[rows], N_WAY, shots, QUERIES, seed=seed)
-
-    def sample(batch: int):
-        ep = inner.sample(batch)
-        ep.support, ep.query = rows[ep.support], rows[ep.query]
-        return ep
-    return sample
+    """Draw tasks among ``rows`` only; the episodes name rows of the whole table."""
+    return RowEpisodeSampler(labels, N_WAY, shots, QUERIES, seed=seed, rows=rows).sample
 
 
 def embed_all(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -46,13 +46,7 @@ N_WAY, QUERIES, TEST_TASKS, VAL_TASKS, MIN_EXAMPLES, BUCKETS, EVAL_EVERY = 5, 10
 
 def sampler_over(labels: torch.Tensor, rows: torch.Tensor, shots: int, seed: int):
     """Draw tasks among ``rows`` only; the episodes name rows of the whole table."""
-    inner = RowEpisodeSampler(labels[rows], N_WAY, shots, QUERIES, seed=seed)
-
-    def sample(batch: int):
-        ep = inner.sample(batch)
-        ep.support, ep.query = rows[ep.support], rows[ep.query]
-        return ep
-    return sample
+    return RowEpisodeSampler(labels, N_WAY, shots, QUERIES, seed=seed, rows=rows).sample
 
 
 def accuracy(logits: torch.Tensor, ep) -> torch.Tensor:

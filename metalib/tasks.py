@@ -169,6 +169,8 @@ class RowEpisodeSampler:
         labels: int64 ``[M]``, the class of each row (any integers; classes with fewer than
             ``k_shot + n_query`` rows are an error, since no task could use them fairly).
         n_way, k_shot, n_query, seed: as for :class:`EpisodeSampler`.
+        rows: draw only among these rows (a split's, say); the tasks still name rows of the whole
+            table. Default: every row.
 
     Example:
         >>> sampler = RowEpisodeSampler(torch.tensor([0, 0, 1, 1, 2, 2]), 2, 1, 1)
@@ -177,7 +179,8 @@ class RowEpisodeSampler:
         (torch.Size([4, 2]), torch.Size([4, 2]))
     """
 
-    def __init__(self, labels: torch.Tensor, n_way: int, k_shot: int, n_query: int, seed: int = 0) -> None:
+    def __init__(self, labels: torch.Tensor, n_way: int, k_shot: int, n_query: int, seed: int = 0,
+                 rows: torch.Tensor | None = None) -> None:
         self.n_way = _check_positive_int("n_way", n_way)
         self.k_shot = _check_positive_int("k_shot", k_shot)
         self.n_query = _check_positive_int("n_query", n_query, minimum=0)
@@ -185,6 +188,9 @@ class RowEpisodeSampler:
         if labels.dim() != 1 or labels.dtype not in (torch.int64, torch.int32) or labels.numel() == 0:
             raise ValueError(f"labels must be a non-empty 1-D integer tensor (one class per row), "
                              f"got {labels.dtype} of shape {tuple(labels.shape)}")
+        if rows is not None:
+            rows = torch.as_tensor(rows, dtype=torch.int64)
+            labels = labels[rows]
         self.class_ids, inverse, counts = labels.unique(return_inverse=True, return_counts=True)
         if n_way > counts.numel():
             raise ValueError(f"{n_way}-way tasks need {n_way} classes but the labels hold only "
@@ -199,7 +205,7 @@ class RowEpisodeSampler:
         starts = torch.cumsum(counts, 0) - counts
         e = torch.arange(labels.numel()) - starts[inverse[order]]
         self.rows = torch.full((counts.numel(), int(counts.max())), -1, dtype=torch.int64)
-        self.rows[inverse[order], e] = order
+        self.rows[inverse[order], e] = order if rows is None else rows[order]
         self.counts = counts
         self.generator = torch.Generator().manual_seed(seed)
 

@@ -120,3 +120,13 @@ def test_row_episodes_refuse_classes_too_small():
         RowEpisodeSampler(torch.tensor([1, 1, 1, 9]), 2, 1, 1)
     with pytest.raises(ValueError, match="n_way <= 2"):
         RowEpisodeSampler(torch.tensor([1, 1, 9, 9]), 3, 1, 1)
+
+
+def test_row_episodes_among_some_rows_name_rows_of_the_whole_table():
+    from metalib.tasks import RowEpisodeSampler
+    labels = torch.arange(60) % 6
+    rows = torch.nonzero(labels >= 2).flatten()
+    within = RowEpisodeSampler(labels, 3, 2, 2, seed=5, rows=rows).sample(20)
+    local = RowEpisodeSampler(labels[rows], 3, 2, 2, seed=5).sample(20)
+    assert torch.equal(within.support, rows[local.support]) and torch.equal(within.query, rows[local.query])
+    assert torch.equal(within.classes, local.classes) and bool((labels[within.query] >= 2).all())
