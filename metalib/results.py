@@ -121,6 +121,8 @@ RUN_COMMANDS = {
     "maml_rl_navigation_full": "METALIB_BUDGET=full python experiments/maml_rl_navigation.py --out maml_rl_navigation_full",
     "benchmarks/maml_libraries_cpu": "python benchmarks/maml_libraries.py --threads 1 --compile",
     "rl2_navigation_full": "METALIB_BUDGET=full python experiments/rl2_navigation.py --out rl2_navigation_full",
+    "maml_rl_halfcheetah_cpu": ("python experiments/maml_rl_halfcheetah.py --iterations 300 --tasks 10 --episodes 10 "
+                                "--test-episodes 10 --out maml_rl_halfcheetah_cpu"),
     "few_shot_text_full": "METALIB_BUDGET=full python experiments/few_shot_text.py --out few_shot_text_full",
     "few_shot_speech_full": "METALIB_BUDGET=full python experiments/few_shot_speech.py --out few_shot_speech_full",
 }
