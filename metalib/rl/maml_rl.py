@@ -68,14 +68,19 @@ def task_log_probs(policy: GaussianPolicy, params: Params, states: torch.Tensor,
     return (-0.5 * z ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def returns_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``G_t = sum_{t' >= t} gamma^(t'-t) r_t'`` along the last dimension."""
+    out, running = torch.zeros_like(rewards), torch.zeros_like(rewards[..., 0])
+    for t in range(rewards.shape[-1] - 1, -1, -1):
+        running = rewards[..., t] + gamma * running
+        out[..., t] = running
+    return out
+
+
 def advantages(run: Trajectories, gamma: float = 0.99) -> torch.Tensor:
     """``[T, N, H]``: discounted returns-to-go minus their mean over each task's episodes at the same
     step, divided by the task's standard deviation (0 where the episode had ended)."""
-    rewards = run.rewards
-    to_go, running = torch.zeros_like(rewards), torch.zeros_like(rewards[..., 0])
-    for t in range(rewards.shape[-1] - 1, -1, -1):
-        running = rewards[..., t] + gamma * running
-        to_go[..., t] = running
+    to_go = returns_to_go(run.rewards, gamma)
     centred = (to_go - to_go.mean(1, keepdim=True)) * run.live
     spread = centred.flatten(1).std(1).clamp_min(1e-8)
     return centred / spread[:, None, None]

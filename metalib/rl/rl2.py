@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .maml_rl import returns_to_go
 from .navigation import HORIZON, MAX_MOVE, Navigation2D, Trajectories
 
 
@@ -106,15 +107,6 @@ def play_trials(policy: RecurrentPolicy, goals: torch.Tensor, trajectories: int,
             prev_action, prev_reward = action, reward
     run = Trajectories(torch.stack(seen, 2), torch.stack(chosen, 2), torch.stack(rewards, 2), torch.stack(live, 2))
     return Trial(run, torch.stack(log_probs, 2), torch.stack(values, 2), episodes)
-
-
-def returns_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``G_t = sum_{t' >= t} gamma^(t'-t) r_t'`` along the last dimension."""
-    out, running = torch.zeros_like(rewards), torch.zeros_like(rewards[..., 0])
-    for t in range(rewards.shape[-1] - 1, -1, -1):
-        running = rewards[..., t] + gamma * running
-        out[..., t] = running
-    return out
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, live: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
