@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from .distributed import Ranks
 from .tasks import EpisodeSampler
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
@@ -69,7 +70,7 @@ def episode_accuracy(predictions: torch.Tensor, query_y: torch.Tensor) -> torch.
 
 
 def evaluate(predict: Predict, sampler: EpisodeSampler, episodes: int = 600,
-             batch_size: int = 50) -> Estimate:
+             batch_size: int = 50, ranks: Ranks | None = None) -> Estimate:
     """Mean query accuracy and its 95% interval over ``episodes`` test tasks.
 
     Args:
@@ -80,6 +81,8 @@ def evaluate(predict: Predict, sampler: EpisodeSampler, episodes: int = 600,
         sampler: draws the test tasks (use the test split, and a seed of its own).
         episodes: how many tasks (600, the papers' convention, by default).
         batch_size: tasks per call to ``predict``.
+        ranks: the processes that share the work (:func:`metalib.distributed.setup`): each draws
+            the same tasks, predicts its share of every batch, and all get the accuracies of all.
 
     Example:
         >>> acc = evaluate(lambda sx, sy, qx: nearest_prototype(sx, sy, qx), test_sampler)  # doctest: +SKIP
@@ -87,11 +90,14 @@ def evaluate(predict: Predict, sampler: EpisodeSampler, episodes: int = 600,
     """
     if episodes < 1 or batch_size < 1:
         raise ValueError(f"episodes and batch_size must be >= 1, got {episodes} and {batch_size}")
+    ranks = ranks or Ranks()
     accuracies = []
     done = 0
     while done < episodes:
         b = min(batch_size, episodes - done)
-        ep = sampler.sample(b)
-        accuracies.append(episode_accuracy(predict(ep.support_x, ep.support_y, ep.query_x), ep.query_y).detach())
+        ep = ranks.shard(sampler.sample(b), even=False)
         done += b
-    return mean_ci95(torch.cat(accuracies))
+        if ep.support_x.shape[0]:
+            accuracies.append(episode_accuracy(predict(ep.support_x, ep.support_y, ep.query_x), ep.query_y).detach())
+    mine = torch.cat(accuracies) if accuracies else torch.zeros(0, device=sampler.device)
+    return mean_ci95(ranks.gather(mine))

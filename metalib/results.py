@@ -57,14 +57,18 @@ a run of an hour records the code it ran, not a commit made while it ran."""
 def environment(device: torch.device | str) -> dict:
     """Device, versions, git commit (at the start of the run: :data:`GIT_AT_START`) and date."""
     from . import __version__
+    from .distributed import current
     commit, dirty = GIT_AT_START
+    ranks = current()
+    processes = {"processes": ranks.world_size, "backend": torch.distributed.get_backend()} \
+        if ranks.world_size > 1 else {}
     return {
         "device": str(torch.device(device)), "device_name": device_name(device),
         "python": platform.python_version(), "torch": torch.__version__, "metalib": __version__,
         "cuda": torch.version.cuda if torch.device(device).type == "cuda" else None,
         "git_commit": commit, "git_dirty": dirty,
         "metalib_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("METALIB_")},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **processes,
     }
 
 
@@ -76,8 +80,14 @@ def save_results(name: str, results: dict, device: torch.device | str, command: 
         results: JSON-serialisable figures.
         device: the device the run used.
         command: how to reproduce the run (default: this process's command line).
+
+    In a run of several processes (:mod:`metalib.distributed`) only rank 0 writes; the others return
+    the same path.
     """
+    from .distributed import current
     path = results_dir() / f"{name}.json"
+    if not current().main:
+        return path
     payload = {"command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
                "environment": environment(device), "results": results}
     path.parent.mkdir(parents=True, exist_ok=True)

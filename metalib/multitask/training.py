@@ -12,6 +12,13 @@ shared parameters and returns one update). :class:`MultiTaskStep` hides the diff
   For a trunk of linear layers (``trunk=``, ``heads=``) the step needs only the Gram matrix
   ``J Jᵀ`` (:mod:`metalib.multitask.gramian`): the same update, without forming ``J``.
 
+Data-parallel over several processes (``ranks=``, :mod:`metalib.distributed`), each rank holds part
+of the batch and its losses are means over that part: the mean of the ranks' Jacobians is the
+Jacobian of the whole batch, so the gradient methods average ``J`` (``T x n`` numbers) before they
+combine it, and the weightings that are linear in the losses average the gradients after
+``backward``. Log-sum, GradNorm and DWA depend non-linearly on the losses (or on gradient norms) and
+would change; they, and the Gram path, run in one process only.
+
 Scales differ (PCGrad returns a sum of ``T`` gradients, MGDA a convex combination); with Adam, which
 divides by a running gradient scale, that matters little.
 """
@@ -22,6 +29,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..distributed import Ranks
 from . import AGGREGATORS
 from .cagrad import cagrad_weights
 from .dwa import DynamicWeightAverage
@@ -59,15 +67,24 @@ class MultiTaskStep:
             task gradients instead of their Jacobian (:mod:`metalib.multitask.gramian`), the same
             update at a fraction of the cost. Without it, the Jacobian from one batched backward.
         heads: with ``trunk``, the task heads (each reads the trunk's output).
+        ranks: the processes that share each batch (:func:`metalib.distributed.setup`); default one.
     """
 
     def __init__(self, shared: Sequence[nn.Parameter], task: Sequence[nn.Parameter], method: str,
                  kinds: Sequence[str], lr: float = 1e-3, weighting_lr: float | None = None,
                  last_shared: Sequence[nn.Parameter] | None = None, dwa_window: int = 20,
                  aggregator_options: dict | None = None, trunk: nn.Module | None = None,
-                 heads: Sequence[nn.Module] | None = None) -> None:
+                 heads: Sequence[nn.Module] | None = None, ranks: Ranks | None = None) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        self.ranks = ranks or Ranks()
+        if self.ranks.world_size > 1 and method in ("log_sum", "gradnorm", "dwa"):
+            raise ValueError(f"{method} does not split over {self.ranks.world_size} processes: it is not "
+                             f"linear in the per-process losses; run it in one process or choose another method")
+        if self.ranks.world_size > 1 and trunk is not None and method in AGGREGATORS:
+            raise ValueError(f"the Gram path (trunk=...) does not split over {self.ranks.world_size} "
+                             f"processes (the Gram matrix of a sum is not the sum of Gram matrices); "
+                             f"leave trunk out to average the task Jacobians instead")
         self.shared, self.task, self.method = list(shared), list(task), method
         self.kinds = list(kinds)
         groups: list[dict] = [{"params": self.shared + self.task, "lr": lr}]
@@ -114,7 +131,7 @@ class MultiTaskStep:
             for p, g in zip(self.head_params, head_grads):
                 p.grad = g
         elif self.aggregator is not None:
-            jac = task_jacobian(losses, self.shared + self.task)
+            jac = self.ranks.mean(task_jacobian(losses, self.shared + self.task))
             n = sum(p.numel() for p in self.shared)
             write_gradients(self.shared, self.aggregator(jac[:, :n], **self.options))
             write_gradients(self.task, jac[:, n:].sum(0))
@@ -126,6 +143,8 @@ class MultiTaskStep:
             self.weighting(losses, self.last_shared).backward()
         else:
             self.weighting(losses).backward()
+        if self.aggregator is None:
+            self.ranks.average_gradients(p for group in self.optimizer.param_groups for p in group["params"])
         self.optimizer.step()
         self.steps += 1
         if self.method == "gradnorm":
