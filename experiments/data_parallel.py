@@ -10,6 +10,8 @@ What it runs
 
     - ``maml``: second-order MAML (one inner step of 0.4) on a meta-batch of 4 five-way one-shot
       tasks of random 28x28 images, Finn et al.'s Omniglot network with 16 filters;
+    - ``reptile``: Reptile (two inner steps of 0.1, outer step 0.5) on the same tasks: each process
+      moves ``θ`` towards its tasks' adapted weights and the processes average ``θ``;
     - ``protonet``: a Prototypical Network over a two-layer MLP embedding, 4 tasks per step;
     - ``protonet_bn``: the same over :class:`metalib.backbones.Conv4` with 16 filters, whose batch
       norm pools the statistics of all of a step's tasks;
@@ -46,9 +48,9 @@ from metalib.data import FewShotDataset
 from metalib.metric import PrototypicalNetwork
 from metalib.multitask import HardSharing
 from metalib.multitask.training import MultiTaskStep
-from metalib.optimization import MAML
+from metalib.optimization import MAML, Reptile
 
-KINDS = ("maml", "protonet", "protonet_bn", "multitask_equal", "multitask_pcgrad")
+KINDS = ("maml", "reptile", "protonet", "protonet_bn", "multitask_equal", "multitask_pcgrad")
 EXACT = tuple(k for k in KINDS if k != "protonet_bn")
 """The kinds whose split run must equal the one-process run up to round-off."""
 
@@ -73,6 +75,8 @@ def run_meta(kind: str, steps: int, ranks: distributed.Ranks, dtype: torch.dtype
     if kind == "maml":
         learner = MAML(Conv4Classifier(5, hidden=16), inner_lr=0.4, inner_steps=1).to(dtype)
         loss_of = learner.loss
+    elif kind == "reptile":
+        learner = Reptile(Conv4Classifier(5, hidden=16), inner_lr=0.1, inner_steps=2).to(dtype)
     else:
         backbone = Conv4(hidden=16) if kind == "protonet_bn" else nn.Sequential(nn.Flatten(), MLP([784, 64, 32]))
         learner = PrototypicalNetwork(backbone).to(dtype)
@@ -82,6 +86,12 @@ def run_meta(kind: str, steps: int, ranks: distributed.Ranks, dtype: torch.dtype
     first, losses = None, []
     for _ in range(steps):
         episode = ranks.shard(as_dtype(sampler.sample(4), dtype))
+        if kind == "reptile":
+            direction = learner.meta_step(episode.support_x, episode.support_y, outer_lr=0.5)
+            ranks.average_parameters(learner)
+            if first is None:       # the step taken: the mean of the ranks' directions
+                first = ranks.mean(flat(direction.values()))
+            continue
         loss = loss_of(episode)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -92,7 +102,7 @@ def run_meta(kind: str, steps: int, ranks: distributed.Ranks, dtype: torch.dtype
         losses.append(float(ranks.mean(loss.detach())))
 
     def predict(support_x, support_y, query_x):
-        if kind == "maml":
+        if kind in ("maml", "reptile"):
             return learner.predict(learner.adapt(support_x, support_y, first_order=True), query_x).detach()
         with torch.no_grad():
             return learner(support_x, support_y, query_x)

@@ -39,6 +39,15 @@ How to run it
     beside the repository when it exists, else metalib's cache). Results go to
     ``results/<--out>.json`` (default ``metric_omniglot``) through :func:`metalib.results.save_results`,
     rewritten after every (method, setting), so an interrupted run keeps what it finished.
+
+    On several GPUs (or CPU processes), each process taking its part of every step's tasks and of
+    the test tasks (:mod:`metalib.distributed`)::
+
+        METALIB_BUDGET=full torchrun --standalone --nproc_per_node 4 experiments/metric_omniglot.py --tasks 4
+
+    The papers' protocol is one task per step; split over ``R`` processes a step needs ``--tasks``
+    divisible by ``R``, a larger meta-batch, and each process's batch norm pools the statistics of
+    its own tasks only (the running statistics are averaged over the processes before the test).
 """
 from __future__ import annotations
 
@@ -50,7 +59,7 @@ import time
 import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
 import torch
 
-from metalib import budget
+from metalib import budget, distributed
 from metalib.backbones import Conv4
 from metalib.metric import MatchingNetwork, PrototypicalNetwork, RelationNetwork, SiameseNetwork
 from metalib.metric.base import FewShotClassifier
@@ -95,8 +104,9 @@ def make_model(method: str, matching_scale: float) -> FewShotClassifier:
     return RelationNetwork()
 
 
-def train_model(model, train, shot: int, args, device: torch.device) -> dict:
-    """Meta-train ``model`` on ``args.train_way``-way ``shot``-shot tasks; returns what was used."""
+def train_model(model, train, shot: int, args, device: torch.device, ranks: distributed.Ranks) -> dict:
+    """Meta-train ``model`` on ``args.train_way``-way ``shot``-shot tasks; returns what was used. Under
+    ``torchrun`` each process takes its part of every step's tasks (:mod:`metalib.distributed`)."""
     queries = TRAIN_QUERIES if shot + TRAIN_QUERIES <= int(train.counts.min()) else 5
     sampler = metalib.EpisodeSampler(train, args.train_way, shot, queries, device=device, seed=args.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
@@ -104,34 +114,40 @@ def train_model(model, train, shot: int, args, device: torch.device) -> dict:
     model.train()
 
     def step(i: int) -> torch.Tensor:
-        loss = model.loss(sampler.sample(args.tasks), n_way=args.train_way)
+        loss = model.loss(ranks.shard(sampler.sample(args.tasks)), n_way=args.train_way)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        ranks.average_gradients(model.parameters())
         optimizer.step()
         schedule.step()
-        return loss.detach()
+        return ranks.mean(loss.detach())
 
-    losses = metalib.train(step, args.steps, desc=f"{type(model).__name__} {args.train_way}w{shot}s")
+    losses = metalib.train(step, args.steps, desc=f"{type(model).__name__} {args.train_way}w{shot}s",
+                           progress=None if ranks.main else False)
+    ranks.average_parameters(model)     # batch norm's running statistics, gathered by each process
     return {"train_way": args.train_way, "train_shot": shot, "train_queries": queries,
             "train_loss_last50": sum(losses[-50:]) / len(losses[-50:])}   # mean of the last 50 steps
 
 
-def test_model(model, test, way: int, shot: int, setting_index: int, args, device: torch.device):
+def test_model(model, test, way: int, shot: int, setting_index: int, args, device: torch.device,
+               ranks: distributed.Ranks):
     """Accuracy over ``args.episodes`` test tasks (the same tasks for every method)."""
     sampler = metalib.EpisodeSampler(test, way, shot, test_queries(way), device=device,
                                      seed=10_000 + 100 * args.seed + setting_index)
     model.eval()
     with torch.no_grad():
         return metalib.evaluate(lambda sx, sy, qx: model(sx, sy, qx, n_way=way), sampler,
-                                episodes=args.episodes, batch_size=args.eval_batch)
+                                episodes=args.episodes, batch_size=args.eval_batch, ranks=ranks)
 
 
 def main() -> None:
     args = parse_args()
-    device = metalib.get_device(args.device)
-    command = (f"METALIB_BUDGET={budget.name()} python experiments/metric_omniglot.py "
+    ranks, device = distributed.setup(args.device)
+    launcher = f"torchrun --nproc_per_node {ranks.world_size}" if ranks.world_size > 1 else "python"
+    command = (f"METALIB_BUDGET={budget.name()} {launcher} experiments/metric_omniglot.py "
                f"{shlex.join(sys.argv[1:])}").strip()
-    print(f"{budget.name()} budget on {device}: {args.steps} steps, {args.episodes} test episodes per setting")
+    say = print if ranks.main else (lambda *a, **k: None)
+    say(f"{budget.name()} budget on {device}: {args.steps} steps, {args.episodes} test episodes per setting")
     train, test, split = load_split(args.data)
     results = {
         "split": split,
@@ -152,17 +168,18 @@ def main() -> None:
             metalib.seed_everything(args.seed, deterministic=device.type == "cpu")
             model = make_model(method, args.matching_scale).to(device)
             start = time.perf_counter()
-            used = train_model(model, train, shot, args, device)
+            used = train_model(model, train, shot, args, device, ranks)
             trained = time.perf_counter()
-            accuracy = test_model(model, test, way, shot, index, args, device)
+            accuracy = test_model(model, test, way, shot, index, args, device, ranks)
             done = time.perf_counter()
             results["methods"].setdefault(method, {})[setting] = {
                 "mean": accuracy.mean, "ci95": accuracy.ci95, "n": accuracy.n, "steps": args.steps, **used,
                 "test_queries": test_queries(way), "train_s": trained - start, "test_s": done - trained,
                 "wall_s": done - start}
             path = save_results(args.out, results, device, command=command)
-            print(f"{method:9} {setting:6} {accuracy.percent()}  ({done - start:.0f} s)  -> {path}")
+            say(f"{method:9} {setting:6} {accuracy.percent()}  ({done - start:.0f} s)  -> {path}")
 
 
 if __name__ == "__main__":
     main()
+    distributed.teardown()

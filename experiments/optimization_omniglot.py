@@ -79,6 +79,13 @@ How to run it
     ``results/<--out>.json`` (default ``optimization_omniglot``) through
     :func:`metalib.results.save_results`, rewritten after every (method, setting), so an interrupted
     run keeps what it finished.
+
+    On several GPUs of one machine (or several CPU processes), each process adapting its part of
+    every meta-batch and scoring its part of the test tasks (:mod:`metalib.distributed`)::
+
+        METALIB_BUDGET=full torchrun --standalone --nproc_per_node 4 experiments/optimization_omniglot.py
+
+    The meta-batches (32 and 16) and Reptile's (5) must split evenly over the processes.
 """
 from __future__ import annotations
 
@@ -95,7 +102,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # omniglot_protocol.py, however this is run
 
-from metalib import budget  # noqa: E402
+from metalib import budget, distributed  # noqa: E402
 from metalib.backbones import Conv4Classifier  # noqa: E402
 from metalib.optimization import ANIL, MAML, MetaSGD, Reptile  # noqa: E402
 from metalib.results import save_results  # noqa: E402
@@ -188,8 +195,9 @@ def make_learner(method: str, way: int, config: dict):
 
 
 def train_learner(method: str, learner, train, way: int, config: dict, args, device: torch.device,
-                  desc: str) -> dict:
-    """Meta-train ``learner`` for ``args.steps`` meta-iterations; returns what was used."""
+                  desc: str, ranks: distributed.Ranks) -> dict:
+    """Meta-train ``learner`` for ``args.steps`` meta-iterations; returns what was used. Under
+    ``torchrun`` each process adapts its part of every meta-batch (:mod:`metalib.distributed`)."""
     sampler = metalib.EpisodeSampler(train, way, config["train_shot"], config["train_queries"], device=device,
                                      seed=args.seed)
     learner.train()
@@ -197,30 +205,32 @@ def train_learner(method: str, learner, train, way: int, config: dict, args, dev
         outer = config["outer_lr"]
 
         def step(i: int) -> torch.Tensor:
-            ep = sampler.sample(config["meta_batch"])
+            ep = ranks.shard(sampler.sample(config["meta_batch"]))
             with torch.no_grad():   # for the progress bar and the NaN check: θ's loss on the support sets
                 before = learner.loss(SimpleNamespace(support_x=ep.support_x, support_y=ep.support_y,
                                                       query_x=ep.support_x, query_y=ep.support_y), steps=0)
             learner.meta_step(ep.support_x, ep.support_y, outer_lr=outer * (1 - i / args.steps))
-            return before
+            ranks.average_parameters(learner)     # θ + ε (mean φ - θ) over the whole meta-batch
+            return ranks.mean(before)
         kind = "loss of the initialisation on the support sets, before each meta-step"
     else:
         optimizer = torch.optim.Adam(learner.parameters(), lr=META_LR)
 
         def step(i: int) -> torch.Tensor:
-            loss = learner.loss(sampler.sample(config["meta_batch"]))
+            loss = learner.loss(ranks.shard(sampler.sample(config["meta_batch"])))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            ranks.average_gradients(learner.parameters())
             optimizer.step()
-            return loss.detach()
+            return ranks.mean(loss.detach())
         kind = "query loss after adaptation (the meta-objective)"
-    losses = metalib.train(step, args.steps, desc=desc)
+    losses = metalib.train(step, args.steps, desc=desc, progress=None if ranks.main else False)
     last = losses[-50:]
     return {"train_loss_last50": sum(last) / len(last), "train_loss": kind}
 
 
 def test_learner(learner, test, way: int, shot: int, setting_index: int, steps: int, args,
-                 device: torch.device):
+                 device: torch.device, ranks: distributed.Ranks):
     """Accuracy over ``args.episodes`` test tasks, the tasks of metric_omniglot.py for this setting."""
     sampler = metalib.EpisodeSampler(test, way, shot, test_queries(way), device=device,
                                      seed=10_000 + 100 * args.seed + setting_index)
@@ -232,7 +242,7 @@ def test_learner(learner, test, way: int, shot: int, setting_index: int, steps: 
         params = learner.adapt(support_x, support_y, steps=steps, first_order=True)
         return learner.predict(params, query_x).detach()
 
-    return metalib.evaluate(predict, sampler, episodes=args.episodes, batch_size=args.eval_batch)
+    return metalib.evaluate(predict, sampler, episodes=args.episodes, batch_size=args.eval_batch, ranks=ranks)
 
 
 def protocol(args, device: torch.device) -> dict:
@@ -263,10 +273,12 @@ def protocol(args, device: torch.device) -> dict:
 
 def main() -> None:
     args = parse_args()
-    device = metalib.get_device(args.device)
-    command = (f"METALIB_BUDGET={budget.name()} python experiments/optimization_omniglot.py "
+    ranks, device = distributed.setup(args.device)
+    launcher = f"torchrun --nproc_per_node {ranks.world_size}" if ranks.world_size > 1 else "python"
+    command = (f"METALIB_BUDGET={budget.name()} {launcher} experiments/optimization_omniglot.py "
                f"{shlex.join(sys.argv[1:])}").strip()
-    print(f"{budget.name()} budget on {device}: {args.steps} meta-iterations, {args.episodes} test episodes "
+    say = print if ranks.main else (lambda *a, **k: None)
+    say(f"{budget.name()} budget on {device}: {args.steps} meta-iterations, {args.episodes} test episodes "
           f"per setting")
     train, test, split = load_split(args.data)
     results = {"split": split, "protocol": protocol(args, device), "methods": {}}
@@ -286,13 +298,13 @@ def main() -> None:
                 learner = make_learner(method, way, config).to(device)
                 begun = time.perf_counter()
                 used = train_learner(method, learner, train, way, config, args, device,
-                                     desc=f"{NAMES[method]} {way}w{config['train_shot']}s")
+                                     desc=f"{NAMES[method]} {way}w{config['train_shot']}s", ranks=ranks)
                 used["train_seconds"] = time.perf_counter() - begun
                 used["seconds_per_step"] = used["train_seconds"] / args.steps
                 model_from = setting
                 trained[key] = (learner, used, model_from)
             tested = time.perf_counter()
-            accuracy = test_learner(learner, test, way, shot, index, config["test_steps"], args, device)
+            accuracy = test_learner(learner, test, way, shot, index, config["test_steps"], args, device, ranks)
             done = time.perf_counter()
             results["methods"].setdefault(method, {})[setting] = {
                 "mean": accuracy.mean, "ci95": accuracy.ci95, "n": accuracy.n, "steps": args.steps,
@@ -302,8 +314,9 @@ def main() -> None:
                 "test_queries": test_queries(way), **config}
             path = save_results(args.out, results, device, command=command)
             note = "" if model_from == setting else f", model of {model_from}"
-            print(f"{method:8} {setting:6} {accuracy.percent()}  ({done - start:.0f} s{note})  -> {path}")
+            say(f"{method:8} {setting:6} {accuracy.percent()}  ({done - start:.0f} s{note})  -> {path}")
 
 
 if __name__ == "__main__":
     main()
+    distributed.teardown()

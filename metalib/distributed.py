@@ -87,7 +87,7 @@ class Ranks:
         if batch_size % self.world_size:
             raise ValueError(f"a meta-batch of {batch_size} tasks does not split evenly over "
                              f"{self.world_size} processes; use a meta-batch that {self.world_size} "
-                             f"divides, or --nproc_per_node dividing {batch_size}")
+                             f"divides, or a number of processes that divides {batch_size}")
         size = batch_size // self.world_size
         return slice(self.rank * size, (self.rank + 1) * size)
 
@@ -122,14 +122,20 @@ class Ranks:
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-        for group in _by_dtype(params):
-            flat = torch.cat([p.grad.reshape(-1) for p in group])
-            dist.all_reduce(flat)
-            flat /= self.world_size
-            start = 0
-            for p in group:
-                p.grad.copy_(flat[start:start + p.numel()].view_as(p.grad))
-                start += p.numel()
+        _average([p.grad for p in params], self.world_size)
+
+    def average_parameters(self, module: torch.nn.Module) -> None:
+        """Replace each parameter and floating-point buffer of ``module`` by its mean over the ranks.
+
+        For updates that are not gradients: Reptile's step ``θ + ε (mean φ − θ)`` averaged over the
+        ranks is the step on the whole meta-batch; batch norm's running statistics, which each rank
+        gathered from its own tasks, become their mean before evaluation.
+        """
+        if self.world_size == 1:
+            return
+        with torch.no_grad():
+            _average([t for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()],
+                     self.world_size)
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """The mean of a tensor over the ranks (the meta-batch's loss from each rank's part)."""
@@ -148,11 +154,19 @@ class Ranks:
         return torch.cat(parts).to(values.device)
 
 
-def _by_dtype(params: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+def _average(tensors: list[torch.Tensor], world_size: int) -> None:
+    """Each tensor becomes its mean over the ranks, in place: one all-reduce per dtype and device."""
     groups: dict[tuple, list[torch.Tensor]] = {}
-    for p in params:
-        groups.setdefault((p.dtype, p.device), []).append(p)
-    return list(groups.values())
+    for t in tensors:
+        groups.setdefault((t.dtype, t.device), []).append(t)
+    for group in groups.values():
+        flat = torch.cat([t.reshape(-1) for t in group])
+        dist.all_reduce(flat)
+        flat /= world_size
+        start = 0
+        for t in group:
+            t.copy_(flat[start:start + t.numel()].view_as(t))
+            start += t.numel()
 
 
 def setup(device: str | torch.device | None = None) -> tuple[Ranks, torch.device]:

@@ -18,7 +18,7 @@ def test_the_gpu_runbook_runs_every_step_on_the_cpu():
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
     for name in ("CUDA tests", "MAML speed", "ProtoNet speed", "metric Omniglot", "optimisation Omniglot",
-                 "multi-task speed"):
+                 "multi-task speed", "data-parallel speed"):
         assert f"=== gpu_runs: {name} done" in log, f"{name} did not finish:\n{log[-3000:]}"
     after = {p: p.stat().st_mtime_ns for p in (ROOT / "results").rglob("*.json")}
     assert after == stored, "a dry run must write to a scratch folder, not results/"

@@ -15,7 +15,9 @@
 #      1-shot, 1,000 meta-steps (full: 60,000) and 600 test episodes
 #      -> results/optimization_omniglot_gpu.json                                                150
 #   6. benchmarks/multitask_speed.py --device cuda -> results/benchmarks/multitask_speed_cuda.json 30
-#      (last: if the five steps above use all their time, this is the one the 10 minutes cut)
+#   7. benchmarks/distributed_speed.py --device cuda --processes 1 N, N the GPUs present (one
+#      process per GPU under torchrun, NCCL) -> results/benchmarks/distributed_speed_cuda.json      60
+#      (last: if the steps above use all their time, these are the ones the 10 minutes cut)
 # A step that runs out of time is reported and stores nothing; the others still run. The chapters
 # read the JSON files (chapter 2: multitask_speed_cuda; chapter 3: metric_omniglot_gpu; chapter 4:
 # maml_speed_cuda, optimization_omniglot_gpu): commit them and re-run `bash tools/regenerate.sh
@@ -69,6 +71,7 @@ if [[ $dry_run -eq 1 ]]; then
   metric=(--methods proto relation --settings 5w1s --steps 2 --episodes 2 --eval-batch 2)
   optim=(--methods maml reptile --settings 5w1s --steps 1 --episodes 2 --eval-batch 2)
   multitask=(--tasks 2 --steps 1 --repeats 1 --warmup 0)
+  parallel=(--processes 1 2 --settings 5w1s --steps 1 --repeats 1 --warmup 0)
 else
   PYTHON=${PYTHON:-python3}
   export METALIB_DEVICE=cuda
@@ -96,6 +99,8 @@ PY
   metric=(--steps 2000 --episodes 1000)
   optim=(--settings 5w1s 20w1s --steps 1000 --episodes 600)
   multitask=()
+  gpus=$("$PYTHON" -c "import torch; print(torch.cuda.device_count())")
+  parallel=(--processes 1); [[ $gpus -gt 1 ]] && parallel=(--processes 1 "$gpus")
 fi
 seconds() { if [[ $limit -gt 0 ]]; then echo "$limit"; else echo "$1"; fi; }
 started=$SECONDS
@@ -110,6 +115,8 @@ step "optimisation Omniglot" "$(seconds 150)" "$PYTHON" experiments/optimization
   --out optimization_omniglot_gpu "${optim[@]}"
 step "multi-task speed" "$(seconds 30)" "$PYTHON" benchmarks/multitask_speed.py --device "$device" \
   "${multitask[@]}"
+step "data-parallel speed" "$(seconds 60)" "$PYTHON" benchmarks/distributed_speed.py --device "$device" \
+  "${parallel[@]}"
 
 echo "=== gpu_runs: $((SECONDS - started)) s in all; results in ${METALIB_RESULTS:-results/}"
 if [[ ${#failed[@]} -gt 0 ]]; then
