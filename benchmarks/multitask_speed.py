@@ -1,4 +1,4 @@
-"""How much one training step of PCGrad and MGDA costs against equal weighting, and against T backward passes.
+"""How much one training step of PCGrad, MGDA and FAMO costs against equal weighting, and against T backward passes.
 
 What it runs
     Chapter 2's hard-sharing network on 28x28 glyphs (``MLP 784-256-128`` trunk with ReLU, one
@@ -11,6 +11,9 @@ What it runs
       matrix of the task gradients from one batched backward pass that computes no weight gradient
       of the trunk, then one ordinary backward with the method's weights
       (:mod:`metalib.multitask.gramian`);
+    - ``famo``: :class:`metalib.multitask.famo.FAMO` through ``MultiTaskStep``: the equal-weighting
+      step on FAMO's scalarised loss, then the losses of the same batch again without gradients (a
+      forward pass) for FAMO's weight update, as in Liu et al.'s code;
     - ``pcgrad_jacobian``: the same PCGrad update from the full task Jacobian, also from **one**
       batched backward (``torch.autograd.grad(..., is_grads_batched=True)``);
     - ``pcgrad_loop``: the same PCGrad update with the Jacobian from ``T`` separate backward passes
@@ -18,8 +21,8 @@ What it runs
 
     Every kind runs ``--warmup`` untimed steps, then ``--repeats`` timed blocks of ``--steps``
     steps, interleaved (equal, pcgrad, mgda, ..., equal, ...) so that a change of machine load hits
-    all alike; the figure is the median block's time per step. The target (issue 12): at ``T = 4``, a
-    PCGrad or MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores.
+    all alike; the figure is the median block's time per step. The targets: at ``T = 4``, a PCGrad or
+    MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores, a FAMO step at most 1.2 times.
 
 How to run it (from the repository root, on a quiet machine)
     python benchmarks/multitask_speed.py --device cpu         # stores results/benchmarks/multitask_speed_cpu.json
@@ -41,7 +44,7 @@ from metalib.multitask.training import MultiTaskStep
 from metalib.results import save_results
 from timing import timed   # benchmarks/timing.py, beside this script
 
-KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "pcgrad_jacobian", "pcgrad_loop")
+KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "famo", "pcgrad_jacobian", "pcgrad_loop")
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,6 +92,12 @@ def make_step(kind, model, data, tasks, batch, device):
             write_gradients(task, jac[:, n:].sum(0))
             optimizer.step()
         return step
+    if kind == "famo":
+        runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), "famo", kinds)
+
+        def losses():
+            return task_losses(model(x), part, tasks)
+        return lambda: runner.step(losses(), after=losses)
     method, trunk = ("pcgrad", None) if kind == "pcgrad_jacobian" else (kind, model.trunk)
     runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), method, kinds, trunk=trunk,
                            heads=model.heads if trunk is not None else None)

@@ -7,7 +7,8 @@ One file per method:
   :mod:`~metalib.multitask.soft_sharing` (separate trunks tied by an L2 penalty);
 - loss weighting: :mod:`~metalib.multitask.scalarization` (equal weighting, the sum of log losses),
   :mod:`~metalib.multitask.uncertainty` (Kendall et al.), :mod:`~metalib.multitask.gradnorm`
-  (Chen et al.), :mod:`~metalib.multitask.dwa` (dynamic weight average, Liu et al.);
+  (Chen et al.), :mod:`~metalib.multitask.dwa` (dynamic weight average, Liu et al.),
+  :mod:`~metalib.multitask.famo` (FAMO: the losses fall at one rate, from the losses alone);
 - gradient combination on the shared parameters, each a function of the task Jacobian
   ``[T, P]`` returning one update ``[P]``: :func:`mean_gradient`, :func:`pcgrad`, :func:`mgda`,
   :func:`imtl_g`, :func:`cagrad`; the Jacobian from one batched backward pass
@@ -20,6 +21,7 @@ One file per method:
 from .cagrad import cagrad, cagrad_weights
 from .cross_stitch import CrossStitch
 from .dwa import DynamicWeightAverage
+from .famo import FAMO
 from .gradnorm import GradNorm
 from .grouping import best_grouping, grouping_score, partitions
 from .hard_sharing import HardSharing
@@ -36,7 +38,7 @@ from .uncertainty import UncertaintyWeighting
 AGGREGATORS = {"mean": mean_gradient, "pcgrad": pcgrad, "mgda": mgda, "imtl_g": imtl_g, "cagrad": cagrad}
 """The gradient-combination methods by name: each maps a Jacobian ``[T, P]`` to an update ``[P]``."""
 
-__all__ = ["cagrad", "cagrad_weights", "CrossStitch", "DynamicWeightAverage", "GradNorm", "best_grouping",
+__all__ = ["cagrad", "cagrad_weights", "CrossStitch", "DynamicWeightAverage", "FAMO", "GradNorm", "best_grouping",
            "grouping_score", "partitions", "HardSharing", "imtl_g", "imtl_g_weights", "mean_gradient",
            "task_jacobian", "task_jacobian_loop", "write_gradients", "delta_m", "mgda", "mgda_weights",
            "pcgrad", "pcgrad_weights", "equal_weighting", "log_sum", "L2SoftSharing", "lookahead_affinity",

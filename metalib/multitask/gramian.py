@@ -17,8 +17,9 @@ as long as the trunk has parameters, is never needed:
    heads' parameter gradients come with them). The ``Δ_t`` of every linear layer then come from
    **one** backward pass through the trunk batched over the ``T`` tasks (``is_grads_batched``),
    which computes no weight gradient of the trunk at all, and nothing for the first layer's input.
-3. With ``w`` chosen from ``G``, **one** ordinary backward pass from the trunk's output with the
-   weighted gradient ``Σ_t w_t ∂L_t/∂z`` gives the trunk exactly ``Jᵀ w``.
+3. With ``w`` chosen from ``G``, the trunk's update ``Jᵀ w`` is, layer by layer,
+   ``(Σ_t w_t Δ_t)ᵀ a`` and ``(Σ_t w_t Δ_t)ᵀ 1``: one matrix product per layer from what step 2 kept,
+   the weight-gradient half of an ordinary backward pass without its other half.
 
 :class:`LinearGramian` records what it needs with forward hooks; the trunk may hold linear layers
 and parameter-free modules (activations, flatten, dropout), nothing else with parameters.
@@ -48,6 +49,7 @@ class LinearGramian:
                              f"Use the Jacobian (MultiTaskStep without trunk=...) for other trunks")
         self.trunk = trunk
         self._records: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._deltas: list[torch.Tensor] = []
         self.features: torch.Tensor | None = None
         self._handles = [trunk.register_forward_pre_hook(self._start)]
         self._handles += [layer.register_forward_hook(self._record) for layer in self.layers]
@@ -57,7 +59,7 @@ class LinearGramian:
         self._handles += [head.register_forward_pre_hook(self._split) for head in self.heads]
 
     def _start(self, module, args) -> None:
-        self._records, self.features, self._head_inputs = [], None, []
+        self._records, self.features, self._head_inputs, self._deltas = [], None, [], []
 
     def _split(self, module, args):
         if torch.is_grad_enabled() and self.features is not None and args[0] is self.features:
@@ -82,7 +84,7 @@ class LinearGramian:
         """``(G [T, T], dz [T, *z.shape], head_grads)`` from the last forward pass.
 
         ``dz[t] = ∂L_t/∂z`` at the trunk's output ``z``; ``head_grads`` are the gradients of the
-        heads' parameters (each head's from its own task). The graph is kept for :meth:`backward`.
+        heads' parameters (each head's from its own task). What :meth:`backward` needs is kept.
         """
         t = losses.numel()
         if self.features is None or len(self._records) != len(self.layers):
@@ -98,9 +100,11 @@ class LinearGramian:
         deltas = torch.autograd.grad(self.features, outputs, grad_outputs=dz, is_grads_batched=True,
                                      retain_graph=True, allow_unused=True, materialize_grads=True)
         gram = losses.new_zeros(t, t)
+        self._deltas = []
         for (a, _), delta, layer in zip(self._records, deltas, self.layers):
             a = a.reshape(-1, a.shape[-1])
             delta = delta.reshape(t, -1, delta.shape[-1])
+            self._deltas.append(delta)
             mixed = torch.matmul(a @ a.T, delta)  # [T, B, out]: (a aᵀ) Δ_t
             gram = gram + torch.einsum("sbo,tbo->st", delta, mixed)
             if layer.bias is not None:
@@ -108,6 +112,16 @@ class LinearGramian:
                 gram = gram + total @ total.T
         return gram, dz, head_grads
 
-    def backward(self, weights: torch.Tensor, dz: torch.Tensor) -> None:
-        """Accumulate ``Jᵀ w`` into the trunk's ``.grad``: one backward pass from its output."""
-        self.features.backward(torch.einsum("t,t...->...", weights.to(dz.dtype), dz))
+    def backward(self, weights: torch.Tensor, dz: torch.Tensor | None = None) -> None:
+        """Accumulate ``Jᵀ w`` into the trunk's ``.grad``: ``(Σ_t w_t Δ_t)ᵀ a`` per layer, from the
+        ``Δ_t`` of the last :meth:`gramian` (``dz`` is not needed; it is accepted for symmetry)."""
+        if len(self._deltas) != len(self.layers):
+            raise RuntimeError("call gramian(losses) after the forward pass, before backward(weights)")
+        for (a, _), delta, layer in zip(self._records, self._deltas, self.layers):
+            mixed = torch.einsum("t,tbo->bo", weights.to(delta.dtype), delta)    # [B, out]
+            updates = [(layer.weight, mixed.T @ a.reshape(-1, a.shape[-1]))]
+            if layer.bias is not None:
+                updates.append((layer.bias, mixed.sum(0)))
+            for p, g in updates:
+                p.grad = g if p.grad is None else p.grad + g
+        self._deltas = []

@@ -4,7 +4,8 @@ A method is either a **loss weighting** (it turns the ``T`` losses into one scal
 ``backward`` does the rest) or a **gradient combination** (it needs each task's gradient of the
 shared parameters and returns one update). :class:`MultiTaskStep` hides the difference:
 
-- ``"equal"``, ``"log_sum"``, ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``: ``weighting(losses).backward()``;
+- ``"equal"``, ``"log_sum"``, ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"famo"``:
+  ``weighting(losses).backward()`` (FAMO then reads the losses after the step, ``step(losses, after=...)``);
 - ``"mean"``, ``"pcgrad"``, ``"mgda"``, ``"imtl_g"``, ``"cagrad"``: one batched backward gives the
   Jacobian of all losses with respect to the shared *and* the task parameters
   (:func:`~metalib.multitask.jacobian.task_jacobian`); the method combines the shared columns, and
@@ -33,6 +34,7 @@ from ..distributed import Ranks
 from . import AGGREGATORS
 from .cagrad import cagrad_weights
 from .dwa import DynamicWeightAverage
+from .famo import FAMO
 from .gradnorm import GradNorm
 from .gramian import LinearGramian
 from .imtl_g import imtl_g_weights
@@ -42,7 +44,7 @@ from .pcgrad import pcgrad_weights
 from .scalarization import equal_weighting, log_sum
 from .uncertainty import UncertaintyWeighting
 
-WEIGHTINGS = ("equal", "log_sum", "uncertainty", "gradnorm", "dwa")
+WEIGHTINGS = ("equal", "log_sum", "uncertainty", "gradnorm", "dwa", "famo")
 METHODS = WEIGHTINGS + tuple(k for k in AGGREGATORS if k != "mean")
 GRAM_WEIGHTS = {"mean": lambda g: torch.full((g.shape[0],), 1 / g.shape[0], dtype=g.dtype, device=g.device),
                 "pcgrad": pcgrad_weights, "mgda": mgda_weights, "imtl_g": imtl_g_weights,
@@ -62,6 +64,8 @@ class MultiTaskStep:
             log-variances, GradNorm's weights); ``None``: the same as ``lr``.
         last_shared: GradNorm's layer ``W`` (default: the last two shared tensors, a linear layer).
         dwa_window: steps per DWA "epoch".
+        aggregator_options: keyword arguments of the gradient method (CAGrad's ``c``) or of
+            :class:`~metalib.multitask.famo.FAMO` (``lr``, ``weight_decay``).
         trunk: for a gradient method, the module holding the shared parameters, when it is made of
             linear layers only (and parameter-free ones): the step then forms the Gram matrix of the
             task gradients instead of their Jacobian (:mod:`metalib.multitask.gramian`), the same
@@ -78,7 +82,7 @@ class MultiTaskStep:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.ranks = ranks or Ranks()
-        if self.ranks.world_size > 1 and method in ("log_sum", "gradnorm", "dwa"):
+        if self.ranks.world_size > 1 and method in ("log_sum", "gradnorm", "dwa", "famo"):
             raise ValueError(f"{method} does not split over {self.ranks.world_size} processes: it is not "
                              f"linear in the per-process losses; run it in one process or choose another method")
         if self.ranks.world_size > 1 and trunk is not None and method in AGGREGATORS:
@@ -88,7 +92,7 @@ class MultiTaskStep:
         self.shared, self.task, self.method = list(shared), list(task), method
         self.kinds = list(kinds)
         groups: list[dict] = [{"params": self.shared + self.task, "lr": lr}]
-        self.weighting: nn.Module | DynamicWeightAverage | None = None
+        self.weighting: nn.Module | DynamicWeightAverage | FAMO | None = None
         if method == "uncertainty":
             self.weighting = UncertaintyWeighting(self.kinds)
             groups += self.weighting.parameter_groups(weighting_lr or lr)
@@ -98,6 +102,8 @@ class MultiTaskStep:
             self.last_shared = list(last_shared) if last_shared is not None else self.shared[-2:]
         elif method == "dwa":
             self.weighting = DynamicWeightAverage(len(self.kinds))
+        elif method == "famo":
+            self.weighting = FAMO(len(self.kinds), **(aggregator_options or {}))
         self.optimizer = torch.optim.Adam(groups)
         self.aggregator: Callable | None = AGGREGATORS.get(method)
         self.options = aggregator_options or {}
@@ -114,8 +120,16 @@ class MultiTaskStep:
             if {id(p) for p in self.head_params} != {id(p) for p in self.task}:
                 raise ValueError("with heads=..., the task parameters must be exactly the heads'")
 
-    def step(self, losses: torch.Tensor) -> None:
-        """One optimiser step on the task losses ``[T]``; nothing is changed if a loss is NaN or infinite."""
+    def step(self, losses: torch.Tensor, after: Callable[[], torch.Tensor] | None = None) -> None:
+        """One optimiser step on the task losses ``[T]``; nothing is changed if a loss is NaN or infinite.
+
+        ``after`` (FAMO only): recomputes the losses on the same batch; it is called after the step,
+        without gradients, and FAMO updates its task weights from the change.
+        """
+        if (after is None) != (self.method != "famo"):
+            raise ValueError("FAMO needs step(losses, after=lambda: <the same batch's losses>), a forward "
+                             "pass after the step" if after is None else
+                             f"after=... is for FAMO only; {self.method} does not use it")
         if losses.dim() != 1 or losses.numel() != len(self.kinds):
             raise ValueError(f"expected one loss per task, a vector [{len(self.kinds)}], got shape "
                              f"{tuple(losses.shape)}")
@@ -151,3 +165,6 @@ class MultiTaskStep:
             self.weighting.renormalise()
         if self.method == "dwa" and self.steps % self.dwa_window == 0:
             self.weighting.end_epoch()
+        if self.method == "famo":
+            with torch.no_grad():
+                self.weighting.update(after())
