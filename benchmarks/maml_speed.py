@@ -79,6 +79,9 @@ def parse_args() -> argparse.Namespace:
                    help="profile one step of each: time in convolution kernels and in everything else (CPU time)")
     p.add_argument("--task-chunk", type=int, default=None,
                    help="metalib's MAML(task_chunk=...): the most tasks per vectorised piece (default: its own choice)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="the network's weights in channels-last memory format (both implementations)")
+    p.add_argument("--out", default=None, help="results name (default: benchmarks/maml_speed_<device type>)")
     p.add_argument("--no-save", action="store_true", help="print only; store nothing (for trying options)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -145,6 +148,8 @@ def bench_setting(name: str, train_split, device: torch.device, steps: int, repe
     metalib.seed_everything(args.seed, deterministic=False)
     episode = metalib.EpisodeSampler(train_split, n_way, k_shot, n_query, device=device, seed=args.seed).sample(B)
     net = Conv4Classifier(n_way).to(device)
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     diff64 = float64_difference(net, episode, inner_steps)
     ours_step, theirs_step, diff = make_steps(net, episode, inner_steps, task_chunk=args.task_chunk)
     seconds = {"metalib": [], "learn2learn": []}
@@ -242,7 +247,8 @@ def main() -> None:
     results = {
         "model": "Conv4Classifier (Finn et al. Omniglot CNN: stride-2 convs, 64 filters, batch norm), 28x28 glyphs",
         "learn2learn": l2l.__version__, "threads": torch.get_num_threads(), "seed": args.seed,
-        "options": {"tf32": args.tf32, "cudnn_benchmark": args.cudnn_benchmark, "task_chunk": args.task_chunk},
+        "options": {"tf32": args.tf32, "cudnn_benchmark": args.cudnn_benchmark, "task_chunk": args.task_chunk,
+                    "channels_last": args.channels_last},
         "settings": figures, "first_order_memory": memory,
         "first_order_memory_flat": max(m[key] for m in fo) <= 1.05 * fo[0][key],
     }
@@ -250,7 +256,8 @@ def main() -> None:
           f"{all(f['meets_target'] for f in figures.values())}; first-order memory flat: "
           f"{results['first_order_memory_flat']}")
     if not args.no_save:
-        print(f"saved {save_results(f'benchmarks/maml_speed_{device.type}', results, device)}")
+        name = args.out or f"benchmarks/maml_speed_{device.type}"
+        print(f"saved {save_results(name, results, device)}")
 
 
 if __name__ == "__main__":

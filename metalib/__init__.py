@@ -11,6 +11,8 @@ Small modules with names that say what they hold:
 - :mod:`metalib.tasks`: :class:`EpisodeSampler`, N-way K-shot tasks in batches, built on the device.
 - :mod:`metalib.evaluation`: :func:`evaluate`, mean accuracy with a 95% interval over test episodes.
 - :mod:`metalib.training`: :func:`train`, the shared loop with a progress bar and NaN checks.
+- :mod:`metalib.distributed`: data-parallel meta-training under ``torchrun`` (a meta-batch's share
+  per process, gradients averaged, evaluation gathered).
 - :mod:`metalib.finetune`: :func:`~metalib.finetune.adapt`, gradient descent on a batch of tasks at once
   (``torch.func``), the learner of fine-tuning and MAML.
 - :mod:`metalib.metric`: metric-based methods (Siamese, Prototypical, Matching, Relation networks).

@@ -135,6 +135,8 @@ RUN_COMMANDS = {
                                 "--test-episodes 10 --out maml_rl_halfcheetah_cpu"),
     "few_shot_text_full": "METALIB_BUDGET=full python experiments/few_shot_text.py --out few_shot_text_full",
     "few_shot_speech_full": "METALIB_BUDGET=full python experiments/few_shot_speech.py --out few_shot_speech_full",
+    "benchmarks/distributed_speed_cpu": "python benchmarks/distributed_speed.py --device cpu",
+    "benchmarks/distributed_speed_cuda": "bash tools/gpu_runs.sh",
 }
 
 

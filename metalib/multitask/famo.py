@@ -1,4 +1,4 @@
-"""FAMO: fast adaptive multitask optimisation (Liu, Liu, Stone & Liu, 2023).
+"""FAMO: fast adaptive multitask optimisation (Liu, Feng, Stone & Liu, 2023).
 
 Gradient methods balance the tasks from their ``T`` gradients; FAMO balances them from the losses
 alone, so a step costs one backward pass like equal weighting. With task weights
@@ -17,7 +17,7 @@ fell least. The only extra cost is a forward pass without gradients for the new 
 Checked against torchjd's ``torchjd.scalarization.FAMO`` (``tests/test_multitask_famo.py``).
 
 References:
-    Liu, Liu, Stone & Liu (2023), "FAMO: Fast Adaptive Multitask Optimization", NeurIPS.
+    Liu, Feng, Stone & Liu (2023), "FAMO: Fast Adaptive Multitask Optimization", NeurIPS.
 """
 from __future__ import annotations
 
