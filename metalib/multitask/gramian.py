@@ -106,7 +106,7 @@ class LinearGramian:
             delta = delta.reshape(t, -1, delta.shape[-1])
             self._deltas.append(delta)
             mixed = torch.matmul(a @ a.T, delta)  # [T, B, out]: (a aᵀ) Δ_t
-            gram = gram + torch.einsum("sbo,tbo->st", delta, mixed)
+            gram = gram + delta.flatten(1) @ mixed.flatten(1).T    # Σ_{b,o} Δ_s (a aᵀ Δ_t)
             if layer.bias is not None:
                 total = delta.sum(1)
                 gram = gram + total @ total.T
@@ -118,7 +118,7 @@ class LinearGramian:
         if len(self._deltas) != len(self.layers):
             raise RuntimeError("call gramian(losses) after the forward pass, before backward(weights)")
         for (a, _), delta, layer in zip(self._records, self._deltas, self.layers):
-            mixed = torch.einsum("t,tbo->bo", weights.to(delta.dtype), delta)    # [B, out]
+            mixed = (weights.to(delta.dtype) @ delta.flatten(1)).view(delta.shape[1:])  # [B, out]: Σ_t w_t Δ_t
             updates = [(layer.weight, mixed.T @ a.reshape(-1, a.shape[-1]))]
             if layer.bias is not None:
                 updates.append((layer.bias, mixed.sum(0)))
