@@ -52,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: metalib.get_device())")
     p.add_argument("--tasks", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--steps", type=int, default=20, help="steps per timed block (default: 20)")
-    p.add_argument("--repeats", type=int, default=7, help="timed blocks per kind (default: 7)")
+    p.add_argument("--repeats", type=int, default=40, help="timed blocks per kind (default: 40)")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--out", default=None, help="results name (default: multitask_speed_<device type>)")
