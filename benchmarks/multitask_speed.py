@@ -14,6 +14,8 @@ What it runs
     - ``famo``: :class:`metalib.multitask.famo.FAMO` through ``MultiTaskStep``: the equal-weighting
       step on FAMO's scalarised loss, then the losses of the same batch again without gradients (a
       forward pass) for FAMO's weight update, as in Liu et al.'s code;
+    - ``equal_reforward``: the equal-weighting step followed by that forward pass without gradients:
+      the least a method that reads the losses after the step can cost (FAMO's floor);
     - ``pcgrad_jacobian``: the same PCGrad update from the full task Jacobian, also from **one**
       batched backward (``torch.autograd.grad(..., is_grads_batched=True)``);
     - ``pcgrad_loop``: the same PCGrad update with the Jacobian from ``T`` separate backward passes
@@ -44,7 +46,7 @@ from metalib.multitask.training import MultiTaskStep
 from metalib.results import save_results
 from timing import timed   # benchmarks/timing.py, beside this script
 
-KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "famo", "pcgrad_jacobian", "pcgrad_loop")
+KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "famo", "equal_reforward", "pcgrad_jacobian", "pcgrad_loop")
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,13 +73,16 @@ def make_step(kind, model, data, tasks, batch, device):
     x = part.x.to(device)
     part = type(part)(x, {k: v.to(device) for k, v in part.targets.items()}, part.classes)
     kinds = [KINDS[t] for t in tasks]
-    if kind == "equal":
+    if kind in ("equal", "equal_reforward"):
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         def step():
             optimizer.zero_grad(set_to_none=True)
             task_losses(model(x), part, tasks).sum().backward()
             optimizer.step()
+            if kind == "equal_reforward":
+                with torch.no_grad():
+                    task_losses(model(x), part, tasks)
         return step
     if kind == "pcgrad_loop":
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
