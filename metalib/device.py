@@ -22,8 +22,10 @@ def get_device(name: str | None = None) -> torch.device:
         RuntimeError: the device is named but not present on this machine, or ``torchrun`` started
             several processes for a script that does not split its work over them.
     """
-    world = os.environ.get("WORLD_SIZE", "1").strip()
-    if world not in ("", "1") and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+    from .distributed import launched
+
+    world = launched()
+    if world > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         raise RuntimeError(f"torchrun started {world} processes, but this script does not split its work over "
                            f"them (each would run all of it); run it with python, or launch a script that "
                            f"calls metalib.distributed.setup() (README, 'Full runs')")

@@ -183,7 +183,7 @@ def setup(device: str | torch.device | None = None) -> tuple[Ranks, torch.device
     world = launched()
     if world == 1:
         return Ranks(), get_device(device)
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
         kind = torch.device(device or os.environ.get("METALIB_DEVICE", "").strip()
                             or ("cuda" if torch.cuda.is_available() else "cpu")).type
