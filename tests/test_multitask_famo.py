@@ -60,8 +60,6 @@ def test_bad_use_is_named():
     def losses():
         return torch.stack([(o.squeeze(-1) - y[:, t]).pow(2).mean() for t, o in enumerate(net(x))])
 
-    with pytest.raises(ValueError, match="FAMO needs step"):
-        step.step(losses())
     before = [p.detach().clone() for p in net.parameters()]
     step.step(losses(), after=losses)
     assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
@@ -69,3 +67,40 @@ def test_bad_use_is_named():
     other = MultiTaskStep(net.shared_parameters(), net.task_parameters(), "equal", ["regression"] * 2)
     with pytest.raises(ValueError, match="for FAMO only"):
         other.step(losses(), after=losses)
+
+
+def _two_task_run(after: bool, batch: int | None, steps: int = 150):
+    """Two regression tasks on one input: task 0 learnable, task 1 pure noise (its loss cannot fall)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 4, generator=g)
+    y = torch.stack([x @ torch.tensor([1.0, -2.0, 0.5, 3.0]), torch.randn(512, generator=g)], 1)
+    torch.manual_seed(0)
+    net = HardSharing(torch.nn.Linear(4, 8), [torch.nn.Linear(8, 1) for _ in range(2)])
+    step = MultiTaskStep(net.shared_parameters(), net.task_parameters(), "famo", ["regression"] * 2,
+                         lr=1e-2)
+    for i in range(steps):
+        rows = torch.arange(512) if batch is None else torch.randint(512, (batch,), generator=g)
+
+        def losses():
+            return torch.stack([(o.squeeze(-1) - y[rows, t]).pow(2).mean()
+                                for t, o in enumerate(net(x[rows]))])
+        step.step(losses(), after=losses if after else None)
+    return net, step.weighting, losses
+
+
+def test_next_step_update_is_the_same_algorithm_on_a_fixed_batch():
+    net_a, famo_a, _ = _two_task_run(after=True, batch=None)
+    net_b, famo_b, losses = _two_task_run(after=False, batch=None)
+    for a, b in zip(net_a.parameters(), net_b.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert famo_b.waiting and not famo_a.waiting    # its last update waits for a next step
+    with torch.no_grad():
+        famo_b.update(losses())
+    torch.testing.assert_close(famo_a.logits, famo_b.logits, rtol=1e-6, atol=1e-7)
+    assert famo_a.weights()[1] > 0.9                # the weight went to the noise task
+
+
+def test_with_mini_batches_both_orders_move_weight_to_the_task_that_cannot_fall():
+    for after in (True, False):
+        _, famo, _ = _two_task_run(after=after, batch=32)
+        assert famo.weights()[1] > 0.6, (after, famo.weights())

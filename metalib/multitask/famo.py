@@ -12,7 +12,16 @@ task is asked to fall at the same rate. After the model's step, the losses on th
 how much each log loss fell, ``δ_i = log L_i(θ_t) − log L_i(θ_{t+1})``, and the logits take an Adam
 step along ``−(∂z/∂ξ)ᵀ δ = −z ⊙ (δ − zᵀδ)`` with weight decay ``γ``: weight moves to the tasks that
 fell least. The only extra cost is a forward pass without gradients for the new losses
-(:class:`~metalib.multitask.training.MultiTaskStep` asks for it as ``after=``).
+(:class:`~metalib.multitask.training.MultiTaskStep` asks for it as ``after=``), as in Liu et al.'s
+supervised experiments.
+
+That forward pass can be skipped: the next step computes the losses at ``θ_{t+1}`` anyway, so
+:meth:`FAMO.update` can run there, on the next step's losses, before they are weighted (Liu et
+al.'s toy experiment orders its loop so). With a fixed batch this is the same algorithm, step for
+step; with mini-batches ``δ_i`` also holds the difference between two batches' losses, noise that
+the same-batch forward pass avoids (on the two-task problem of ``tests/test_multitask_famo.py`` the
+weight moves to the task that cannot learn in both orders, more slowly in this one).
+``MultiTaskStep.step(losses)`` without ``after=`` does this.
 
 Checked against torchjd's ``torchjd.scalarization.FAMO`` (``tests/test_multitask_famo.py``).
 
@@ -70,8 +79,17 @@ class FAMO(nn.Module):
         self._before = shifted.detach()
         return c * (z * shifted.log()).sum()
 
+    @property
+    def waiting(self) -> bool:
+        """True between ``famo(losses)`` and :meth:`update`: the losses before a step are kept."""
+        return self._before is not None
+
     def update(self, losses_after: torch.Tensor) -> None:
-        """One Adam step of ``ξ`` from how much each log loss fell across the model's step."""
+        """One Adam step of ``ξ`` from how much each log loss fell across the model's step.
+
+        ``losses_after``: the losses at the new parameters, on the same batch (or on the next
+        step's batch, to save a forward pass; see the module's notes).
+        """
         if self._before is None:
             raise RuntimeError("call famo(losses) and take the model's step before famo.update(new losses)")
         delta = self._before.log() - self._shifted(losses_after.detach()).log()

@@ -12,6 +12,8 @@ as long as the trunk has parameters, is never needed:
               \\qquad ⟨∇_b L_s, ∇_b L_t⟩ = (1ᵀ Δ_s)(Δ_tᵀ 1),
 
    which cost ``B² (in + T out)`` instead of the ``T · B · in · out`` of ``T`` weight gradients.
+   The bias term is the weight term with ``a = 1``, so the layer adds one sum with the kernel
+   ``a aᵀ + 1 1ᵀ``.
 2. Each task's gradient at the trunk's output, ``∂L_t/∂z``, comes from one ordinary backward pass
    through the heads (every head reads its own view of ``z``, so the gradients arrive apart; the
    heads' parameter gradients come with them). The ``Δ_t`` of every linear layer then come from
@@ -105,11 +107,11 @@ class LinearGramian:
             a = a.reshape(-1, a.shape[-1])
             delta = delta.reshape(t, -1, delta.shape[-1])
             self._deltas.append(delta)
-            mixed = torch.matmul(a @ a.T, delta)  # [T, B, out]: (a aᵀ) Δ_t
-            gram = gram + delta.flatten(1) @ mixed.flatten(1).T    # Σ_{b,o} Δ_s (a aᵀ Δ_t)
-            if layer.bias is not None:
-                total = delta.sum(1)
-                gram = gram + total @ total.T
+            kernel = a @ a.T
+            if layer.bias is not None:  # the bias's input is 1: (1ᵀ Δ_s)(Δ_tᵀ 1) joins as a aᵀ + 1 1ᵀ
+                kernel += 1
+            mixed = torch.matmul(kernel, delta)  # [T, B, out]: (a aᵀ + 1 1ᵀ) Δ_t
+            gram = gram + delta.flatten(1) @ mixed.flatten(1).T    # Σ_{b,o} Δ_s (a aᵀ + 1 1ᵀ) Δ_t
         return gram, dz, head_grads
 
     def backward(self, weights: torch.Tensor, dz: torch.Tensor | None = None) -> None:

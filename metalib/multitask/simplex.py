@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+import numpy as np
 import torch
 
 MAX_TASKS = 12
@@ -61,12 +62,22 @@ def _face_system(gram: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _solve(kkt: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Batched ``kkt⁻¹ rhs``; the systems that are singular (dependent gradients) use the pseudo-inverse."""
-    solution, info = torch.linalg.solve_ex(kkt, rhs)
-    bad = (info != 0) | ~torch.isfinite(solution).flatten(1).all(1)
-    if bool(bad.any()):
-        solution[bad] = torch.linalg.pinv(kkt[bad]) @ rhs[bad]
-    return solution
+    """Batched ``kkt⁻¹ rhs``; the systems that are singular (dependent gradients) use the pseudo-inverse.
+
+    The systems are tiny (``T + 1`` unknowns), so they are solved on the host in float64 by numpy's
+    LAPACK call, a few microseconds for all faces where ``torch.linalg.solve_ex`` takes ten times
+    longer (``benchmarks/multitask_speed.py``); the answer comes back in ``kkt``'s dtype and device.
+    """
+    k = kkt.detach().to("cpu", torch.float64).numpy()
+    r = rhs.detach().to("cpu", torch.float64).numpy()
+    try:
+        solution = np.linalg.solve(k, r)
+        bad = ~np.isfinite(solution).reshape(len(k), -1).all(1)
+    except np.linalg.LinAlgError:  # some system is exactly singular: numpy solves none of them
+        solution, bad = np.empty_like(r), np.ones(len(k), dtype=bool)
+    if bad.any():
+        solution[bad] = np.linalg.pinv(k[bad]) @ r[bad]
+    return torch.from_numpy(solution).to(kkt.device, kkt.dtype)
 
 
 def _best_feasible(w: torch.Tensor, value: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:

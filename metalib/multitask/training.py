@@ -5,7 +5,8 @@ A method is either a **loss weighting** (it turns the ``T`` losses into one scal
 shared parameters and returns one update). :class:`MultiTaskStep` hides the difference:
 
 - ``"equal"``, ``"log_sum"``, ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"famo"``:
-  ``weighting(losses).backward()`` (FAMO then reads the losses after the step, ``step(losses, after=...)``);
+  ``weighting(losses).backward()`` (FAMO then reads the losses after the step: from a forward pass
+  on the same batch, ``step(losses, after=...)``, or from the next step's losses);
 - ``"mean"``, ``"pcgrad"``, ``"mgda"``, ``"imtl_g"``, ``"cagrad"``: one batched backward gives the
   Jacobian of all losses with respect to the shared *and* the task parameters
   (:func:`~metalib.multitask.jacobian.task_jacobian`); the method combines the shared columns, and
@@ -124,12 +125,12 @@ class MultiTaskStep:
         """One optimiser step on the task losses ``[T]``; nothing is changed if a loss is NaN or infinite.
 
         ``after`` (FAMO only): recomputes the losses on the same batch; it is called after the step,
-        without gradients, and FAMO updates its task weights from the change.
+        without gradients, and FAMO updates its task weights from the change. Without it FAMO
+        updates them at the next step, from that step's ``losses`` (no extra forward pass; the
+        same with a fixed batch, noisier with mini-batches: :mod:`metalib.multitask.famo`).
         """
-        if (after is None) != (self.method != "famo"):
-            raise ValueError("FAMO needs step(losses, after=lambda: <the same batch's losses>), a forward "
-                             "pass after the step" if after is None else
-                             f"after=... is for FAMO only; {self.method} does not use it")
+        if after is not None and self.method != "famo":
+            raise ValueError(f"after=... is for FAMO only; {self.method} does not use it")
         if losses.dim() != 1 or losses.numel() != len(self.kinds):
             raise ValueError(f"expected one loss per task, a vector [{len(self.kinds)}], got shape "
                              f"{tuple(losses.shape)}")
@@ -138,6 +139,8 @@ class MultiTaskStep:
             raise FloatingPointError(f"the losses of tasks {bad} are NaN or infinite "
                                      f"({losses.detach().tolist()}); no parameter was changed. Lower the "
                                      f"learning rate or check those tasks' inputs and targets")
+        if self.method == "famo" and self.weighting.waiting:  # the last step had no after=...
+            self.weighting.update(losses.detach())
         self.optimizer.zero_grad(set_to_none=True)
         if self.gramian is not None:
             gram, dz, head_grads = self.gramian.gramian(losses)
@@ -165,6 +168,6 @@ class MultiTaskStep:
             self.weighting.renormalise()
         if self.method == "dwa" and self.steps % self.dwa_window == 0:
             self.weighting.end_epoch()
-        if self.method == "famo":
+        if after is not None:
             with torch.no_grad():
                 self.weighting.update(after())
