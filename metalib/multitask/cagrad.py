@@ -21,10 +21,11 @@ References:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .jacobian import check_jacobian
-from .simplex import check_gram, newton_on_faces
+from .simplex import check_gram, newton_on_faces, on_host
 
 
 def cagrad_weights(gram: torch.Tensor, c: float = 0.5, rescale: bool = False) -> torch.Tensor:
@@ -34,29 +35,29 @@ def cagrad_weights(gram: torch.Tensor, c: float = 0.5, rescale: bool = False) ->
                          f"gradient's norm; 0.4 to 0.5 in the paper), got {c!r}")
     gram = check_gram(gram)
     t = gram.shape[0]
-    scale = gram.diagonal().max().clamp(min=torch.finfo(gram.dtype).tiny)
-    g = gram / scale  # the weights do not depend on the scale; this keeps the solver's numbers near 1
+    g = on_host(gram)
+    g = g / max(g.diagonal().max(), np.finfo(np.float64).tiny)  # the weights do not depend on the scale
     b = g.sum(1) / t
-    root_phi = c * (b.sum() / t).clamp(min=0).sqrt()
-    tiny = torch.finfo(g.dtype).eps ** 2
+    root_phi = c * np.sqrt(max(b.sum() / t, 0.0))
+    tiny = np.finfo(np.float64).eps ** 2
 
-    def objective(w: torch.Tensor) -> torch.Tensor:
-        return w @ b + root_phi * torch.einsum("fi,ij,fj->f", w, g, w).clamp(min=tiny).sqrt()
+    def objective(w: np.ndarray) -> np.ndarray:
+        return w @ b + root_phi * np.sqrt(np.maximum(np.einsum("fi,ij,fj->f", w, g, w), tiny))
 
-    def gradient_hessian(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def gradient_hessian(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         gw = w @ g
-        norm = (gw * w).sum(1, keepdim=True).clamp(min=tiny).sqrt()
+        norm = np.sqrt(np.maximum((gw * w).sum(1, keepdims=True), tiny))
         grad = b + root_phi * gw / norm
         hess = root_phi * (g / norm[:, :, None] - gw[:, :, None] * gw[:, None, :] / norm[:, :, None] ** 3)
         return grad, hess
 
     w = newton_on_faces(g, objective, gradient_hessian)
     squared = w @ g @ w
-    if squared <= 1e3 * torch.finfo(g.dtype).eps:  # round-off level: g_w* = 0
-        return torch.zeros_like(w)
-    norm = squared.sqrt()
-    v = torch.full_like(w, 1 / t) + root_phi / norm * w
-    return v / (1 + c ** 2) if rescale else v
+    if squared <= 1e3 * torch.finfo(gram.dtype).eps:  # round-off level of the input: g_w* = 0
+        return torch.zeros_like(gram[0])
+    v = 1 / t + root_phi / np.sqrt(squared) * w
+    v = v / (1 + c ** 2) if rescale else v
+    return torch.from_numpy(v).to(gram.device, gram.dtype)
 
 
 def cagrad(jacobian: torch.Tensor, c: float = 0.5, rescale: bool = False) -> torch.Tensor:

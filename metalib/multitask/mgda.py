@@ -33,7 +33,7 @@ def mgda(jacobian: torch.Tensor) -> torch.Tensor:
     """The min-norm combination ``Jᵀ w*`` ``[P]`` of the rows of ``jacobian [T, P]``.
 
     Example (the two conflicting gradients of torchjd's tests):
-        >>> mgda(torch.tensor([[-4.0, 1, 1], [6, 1, 1]], dtype=torch.float64))
+        >>> mgda(torch.tensor([[-4.0, 1, 1], [6, 1, 1]], dtype=torch.float64)).round(decimals=12)
         tensor([0., 1., 1.], dtype=torch.float64)
     """
     jacobian = check_jacobian(jacobian)

@@ -11,6 +11,10 @@ nothing to tune; CAGrad's Newton steps run until no face improves (at most 50). 
 deterministic and, unlike the Frank-Wolfe iteration of Sener & Koltun (2018), which stops when a step
 falls below a threshold, reach the optimum (``tests/test_multitask_gradients.py`` compares them with
 torchjd's Frank-Wolfe and interior-point solutions).
+
+The problems are tiny (``T`` weights, ``T + 1`` unknowns per face), so they are solved on the host in
+float64 with numpy, whose calls cost microseconds where a small torch operation costs ten or more,
+and the weights come back as a tensor of the Gram matrix's dtype and device.
 """
 from __future__ import annotations
 
@@ -25,17 +29,19 @@ MAX_TASKS = 12
 
 
 @functools.lru_cache(maxsize=None)
-def _faces_cpu(num_tasks: int) -> torch.Tensor:
-    codes = torch.arange(1, 2 ** num_tasks)
-    return ((codes[:, None] >> torch.arange(num_tasks)) & 1).bool()
+def _faces(num_tasks: int) -> np.ndarray:
+    codes = np.arange(1, 2 ** num_tasks)
+    mask = ((codes[:, None] >> np.arange(num_tasks)) & 1).astype(bool)
+    mask.flags.writeable = False
+    return mask
 
 
-def faces(num_tasks: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def faces(num_tasks: int) -> np.ndarray:
     """Bool ``[2^T − 1, T]``: row ``k`` marks the tasks of face ``k`` (every non-empty subset)."""
     if not 1 <= num_tasks <= MAX_TASKS:
         raise ValueError(f"the exact simplex solver handles 1 to {MAX_TASKS} tasks, got {num_tasks}; "
                          f"group the tasks (metalib.multitask.grouping) or combine fewer at a time")
-    return _faces_cpu(num_tasks).to(device)
+    return _faces(num_tasks)
 
 
 def check_gram(gram: torch.Tensor) -> torch.Tensor:
@@ -48,47 +54,43 @@ def check_gram(gram: torch.Tensor) -> torch.Tensor:
     return gram
 
 
-def _face_system(gram: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def on_host(gram: torch.Tensor) -> np.ndarray:
+    """``gram`` as a float64 numpy array (the solvers' working copy)."""
+    return gram.detach().to("cpu", torch.float64).numpy()
+
+
+def _face_system(gram: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``[F, T+1, T+1]`` KKT matrices ``[[A_S, 1_S], [1_S^T, 0]]`` with the identity outside each face.
 
     ``gram`` is one matrix ``[T, T]`` for every face or one per face ``[F, T, T]`` (a Hessian)."""
-    m = mask.to(gram.dtype)
+    m = mask.astype(np.float64)
     t = gram.shape[-1]
-    kkt = gram.new_zeros(mask.shape[0], t + 1, t + 1)
-    kkt[:, :t, :t] = gram * m[:, :, None] * m[:, None, :] + torch.diag_embed(1 - m)
+    kkt = np.zeros((mask.shape[0], t + 1, t + 1))
+    kkt[:, :t, :t] = gram * m[:, :, None] * m[:, None, :] + np.eye(t) * (1 - m)[:, None, :]
     kkt[:, :t, t] = m
     kkt[:, t, :t] = m
     return kkt
 
 
-def _solve(kkt: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Batched ``kkt⁻¹ rhs``; the systems that are singular (dependent gradients) use the pseudo-inverse.
-
-    The systems are tiny (``T + 1`` unknowns), so they are solved on the host in float64 by numpy's
-    LAPACK call, a few microseconds for all faces where ``torch.linalg.solve_ex`` takes ten times
-    longer (``benchmarks/multitask_speed.py``); the answer comes back in ``kkt``'s dtype and device.
-    """
-    k = kkt.detach().to("cpu", torch.float64).numpy()
-    r = rhs.detach().to("cpu", torch.float64).numpy()
+def _solve(kkt: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Batched ``kkt⁻¹ rhs``; the systems that are singular (dependent gradients) use the pseudo-inverse."""
     try:
-        solution = np.linalg.solve(k, r)
-        bad = ~np.isfinite(solution).reshape(len(k), -1).all(1)
-    except np.linalg.LinAlgError:  # some system is exactly singular: numpy solves none of them
-        solution, bad = np.empty_like(r), np.ones(len(k), dtype=bool)
+        solution = np.linalg.solve(kkt, rhs)
+        bad = ~np.isfinite(solution).reshape(len(kkt), -1).all(1)
+    except np.linalg.LinAlgError:  # some system is exactly singular: numpy then solves none of them
+        solution, bad = np.empty_like(rhs), np.ones(len(kkt), dtype=bool)
     if bad.any():
-        solution[bad] = np.linalg.pinv(k[bad]) @ r[bad]
-    return torch.from_numpy(solution).to(kkt.device, kkt.dtype)
+        solution[bad] = np.linalg.pinv(kkt[bad]) @ rhs[bad]
+    return solution
 
 
-def _best_feasible(w: torch.Tensor, value: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+def _best_feasible(w: np.ndarray, value: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """The feasible row of ``w`` with the lowest value, clipped to the simplex."""
-    tol = 1e-9 if w.dtype == torch.float64 else 1e-5
-    ok = ok & (w >= -tol).all(1) & torch.isfinite(value)
-    if not bool(ok.any()):  # cannot happen for a finite Gram matrix: the vertices are always feasible
+    ok = ok & (w >= -1e-9).all(1) & np.isfinite(value)
+    if not ok.any():  # cannot happen for a finite Gram matrix: the vertices are always feasible
         raise FloatingPointError("no face of the simplex gave a feasible solution; the Gram matrix is "
-                                 "probably ill-conditioned beyond float precision: use float64")
-    best = torch.argmin(torch.where(ok, value, torch.full_like(value, float("inf"))))
-    w = w[best].clamp(min=0)
+                                 "probably ill-conditioned beyond float64 precision")
+    w = np.clip(w[np.argmin(np.where(ok, value, np.inf))], 0, None)
     return w / w.sum()
 
 
@@ -105,46 +107,47 @@ def min_norm_weights(gram: torch.Tensor) -> torch.Tensor:
         gap = gram[0, 0] + gram[1, 1] - 2 * gram[0, 1]
         w1 = ((gram[1, 1] - gram[0, 1]) / gap).clamp(0, 1) if gap > 0 else gram.new_tensor(0.5)
         return torch.stack([w1, 1 - w1])
-    mask = faces(t, gram.device)
-    rhs = gram.new_zeros(mask.shape[0], t + 1, 1)
+    g, mask = on_host(gram), faces(t)
+    rhs = np.zeros((mask.shape[0], t + 1, 1))
     rhs[:, t] = 1
-    solution = _solve(_face_system(gram, mask), rhs)
-    w = solution[:, :t, 0] * mask
-    value = ((w @ gram) * w).sum(1)                           # wᵀ G w for every face
-    return _best_feasible(w, value, (w.sum(1) - 1).abs() < 1e-6)
+    w = _solve(_face_system(g, mask), rhs)[:, :t, 0] * mask
+    value = np.einsum("fi,ij,fj->f", w, g, w)                  # wᵀ G w for every face
+    best = _best_feasible(w, value, np.abs(w.sum(1) - 1) < 1e-6)
+    return torch.from_numpy(best).to(gram.device, gram.dtype)
 
 
-def newton_on_faces(gram: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor],
-                    gradient_hessian: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-                    iterations: int = 50) -> torch.Tensor:
+def newton_on_faces(gram: np.ndarray, objective: Callable[[np.ndarray], np.ndarray],
+                    gradient_hessian: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                    iterations: int = 50) -> np.ndarray:
     """Minimise a smooth convex ``objective(w [F, T]) -> [F]`` over the simplex, every face at once.
 
     Each face takes Newton steps in its affine hull (the KKT system with the Hessian), each step
     shortened by the best of 25 halvings (all evaluated in one batch), from the face's centre, until
-    no face improves. A face
-    counts when its last step left its projected gradient at round-off level and it lies in the
-    simplex; the best of those is returned.
+    no face improves. A face counts when its last step left its projected gradient at round-off
+    level and it lies in the simplex; the best of those is returned. All arrays are float64 numpy.
     """
     t = gram.shape[0]
-    mask = faces(t, gram.device)
-    m = mask.to(gram.dtype)
-    w = m / m.sum(1, keepdim=True)
-    steps = 0.5 ** torch.arange(25, dtype=gram.dtype, device=gram.device)
-    for _ in range(iterations):
-        grad, hess = gradient_hessian(w)
-        kkt = _face_system(hess, mask)
-        rhs = torch.cat([-grad * m, grad.new_zeros(w.shape[0], 1)], 1)[..., None]
-        delta = _solve(kkt, rhs)[:, :t, 0] * m
-        trial = w[:, None, :] + steps[None, :, None] * delta[:, None, :]
-        values = objective(trial.reshape(-1, t)).view(w.shape[0], -1)
-        best = values.argmin(1)
-        better = values.gather(1, best[:, None])[:, 0] < objective(w)
-        if not bool(better.any()):  # every face has converged to round-off
-            break
-        w = torch.where(better[:, None], trial[torch.arange(w.shape[0]), best], w)
-    grad, _ = gradient_hessian(w)
-    centred = (grad - (grad * m).sum(1, keepdim=True) / m.sum(1, keepdim=True)) * m
-    scale = grad.abs().amax(1).clamp(min=torch.finfo(gram.dtype).tiny)
-    tol = 1e-7 if gram.dtype == torch.float64 else 1e-3
-    return _best_feasible(w, objective(w), centred.abs().amax(1) <= tol * scale)
-
+    mask = faces(t)
+    m = mask.astype(np.float64)
+    w = m / m.sum(1, keepdims=True)
+    steps = 0.5 ** np.arange(25)
+    # On a face where the objective is unbounded (dependent gradients) the iterates run off to
+    # infinity; such faces leave the simplex and are dropped, so their overflow is no error.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        rows = np.arange(w.shape[0])
+        for _ in range(iterations):
+            grad, hess = gradient_hessian(w)
+            rhs = np.concatenate([-grad * m, np.zeros((w.shape[0], 1))], 1)[..., None]
+            delta = _solve(_face_system(hess, mask), rhs)[:, :t, 0] * m
+            trial = w[:, None, :] + steps[None, :, None] * delta[:, None, :]
+            values = objective(trial.reshape(-1, t)).reshape(w.shape[0], -1)
+            values[np.isnan(values)] = np.inf
+            best = values.argmin(1)
+            better = values[rows, best] < objective(w)
+            if not better.any():  # every face has converged to round-off
+                break
+            w = np.where(better[:, None], trial[rows, best], w)
+        grad, _ = gradient_hessian(w)
+        centred = (grad - (grad * m).sum(1, keepdims=True) / m.sum(1, keepdims=True)) * m
+        scale = np.maximum(np.abs(grad).max(1), np.finfo(np.float64).tiny)
+        return _best_feasible(w, objective(w), np.abs(centred).max(1) <= 1e-7 * scale)
