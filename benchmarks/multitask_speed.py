@@ -4,7 +4,7 @@ What it runs
     Chapter 2's hard-sharing network on 28x28 glyphs (``MLP 784-256-128`` trunk with ReLU, one
     linear head per task; :mod:`metalib.multitask.glyph_tasks`), a batch of 64 images, Adam, for
     ``T = 2, 4, 8`` tasks (the first ``T`` of character, alphabet, pen, rotation, face, scale, aspect,
-    shear). Five kinds of step, each forward + losses + backward + ``optimizer.step()``:
+    shear). Eight kinds of step, each forward + losses + backward + ``optimizer.step()``:
 
     - ``equal``: ``losses.sum().backward()``;
     - ``pcgrad``, ``mgda``: :class:`metalib.multitask.training.MultiTaskStep` with ``trunk=``: the Gram
@@ -13,9 +13,11 @@ What it runs
       (:mod:`metalib.multitask.gramian`);
     - ``famo``: :class:`metalib.multitask.famo.FAMO` through ``MultiTaskStep``: the equal-weighting
       step on FAMO's scalarised loss, then the losses of the same batch again without gradients (a
-      forward pass) for FAMO's weight update, as in Liu et al.'s code;
+      forward pass) for FAMO's weight update, as in Liu et al.'s supervised experiments;
+    - ``famo_next_step``: FAMO updating its weights from the next step's losses instead, with no
+      extra forward pass (the same algorithm on a fixed batch: :mod:`metalib.multitask.famo`);
     - ``equal_reforward``: the equal-weighting step followed by that forward pass without gradients:
-      the least a method that reads the losses after the step can cost (FAMO's floor);
+      the least a method that reads the losses after the step can cost (``famo``'s floor);
     - ``pcgrad_jacobian``: the same PCGrad update from the full task Jacobian, also from **one**
       batched backward (``torch.autograd.grad(..., is_grads_batched=True)``);
     - ``pcgrad_loop``: the same PCGrad update with the Jacobian from ``T`` separate backward passes
@@ -24,7 +26,8 @@ What it runs
     Every kind runs ``--warmup`` untimed steps, then ``--repeats`` timed blocks of ``--steps``
     steps, interleaved (equal, pcgrad, mgda, ..., equal, ...) so that a change of machine load hits
     all alike; the figure is the median block's time per step. The targets: at ``T = 4``, a PCGrad or
-    MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores, a FAMO step at most 1.2 times.
+    MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores, a FAMO step at most 1.2 times
+    (``famo_next_step``; ``famo`` cannot go below ``equal_reforward``).
 
 How to run it (from the repository root, on a quiet machine)
     python benchmarks/multitask_speed.py --device cpu         # stores results/benchmarks/multitask_speed_cpu.json
@@ -46,7 +49,8 @@ from metalib.multitask.training import MultiTaskStep
 from metalib.results import save_results
 from timing import timed   # benchmarks/timing.py, beside this script
 
-KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "famo", "equal_reforward", "pcgrad_jacobian", "pcgrad_loop")
+KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "famo", "famo_next_step", "equal_reforward", "pcgrad_jacobian",
+                 "pcgrad_loop")
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,12 +101,12 @@ def make_step(kind, model, data, tasks, batch, device):
             write_gradients(task, jac[:, n:].sum(0))
             optimizer.step()
         return step
-    if kind == "famo":
+    if kind in ("famo", "famo_next_step"):
         runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), "famo", kinds)
 
         def losses():
             return task_losses(model(x), part, tasks)
-        return lambda: runner.step(losses(), after=losses)
+        return lambda: runner.step(losses(), after=losses if kind == "famo" else None)
     method, trunk = ("pcgrad", None) if kind == "pcgrad_jacobian" else (kind, model.trunk)
     runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), method, kinds, trunk=trunk,
                            heads=model.heads if trunk is not None else None)
