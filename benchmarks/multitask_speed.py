@@ -4,7 +4,9 @@ What it runs
     Chapter 2's hard-sharing network on 28x28 glyphs (``MLP 784-256-128`` trunk with ReLU, one
     linear head per task; :mod:`metalib.multitask.glyph_tasks`), a batch of 64 images, Adam, for
     ``T = 2, 4, 8`` tasks (the first ``T`` of character, alphabet, pen, rotation, face, scale, aspect,
-    shear). Eight kinds of step, each forward + losses + backward + ``optimizer.step()``:
+    shear), each step on the next batch of a shuffled pass over the 1,600 glyphs (not one batch
+    hundreds of times over, which drives its losses to ~1e-5, a regime no training run is in).
+    Eight kinds of step, each forward + losses + backward + ``optimizer.step()``:
 
     - ``equal``: ``losses.sum().backward()``;
     - ``pcgrad``, ``mgda``: :class:`metalib.multitask.training.MultiTaskStep` with ``trunk=``: the Gram
@@ -24,8 +26,9 @@ What it runs
       (:func:`metalib.multitask.jacobian.task_jacobian_loop`), the way most implementations do it.
 
     Every kind runs ``--warmup`` untimed steps, then ``--repeats`` timed blocks of ``--steps``
-    steps, interleaved (equal, pcgrad, mgda, ..., equal, ...) so that a change of machine load hits
-    all alike; the figure is the median block's time per step. The targets: at ``T = 4``, a PCGrad or
+    steps, interleaved so that a change of machine load hits all alike, in a new random order each
+    round (in a fixed order a kind's blocks ran faster or slower after a given neighbour: FAMO at
+    ``T = 8`` came out below equal weighting); the figure is the median block's time per step. The targets: at ``T = 4``, a PCGrad or
     MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores, a FAMO step at most 1.2 times
     (``famo_next_step``; ``famo`` cannot go below ``equal_reforward``).
 
@@ -70,47 +73,54 @@ def network(data, tasks):
     return HardSharing(trunk, [nn.Linear(128, head_width(data, t)) for t in tasks])
 
 
-def make_step(kind, model, data, tasks, batch, device):
-    g = torch.Generator().manual_seed(0)
-    index = torch.randint(len(data), (batch,), generator=g)
-    part = data.subset(index)
-    x = part.x.to(device)
-    part = type(part)(x, {k: v.to(device) for k, v in part.targets.items()}, part.classes)
-    kinds = [KINDS[t] for t in tasks]
-    if kind in ("equal", "equal_reforward"):
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+def batches(data, batch, device):
+    """One shuffled pass over the glyphs in batches of ``batch``, on ``device``; the steps cycle through it."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
+    out = []
+    for start in range(0, len(data) - batch + 1, batch):
+        part = data.subset(order[start:start + batch])
+        out.append(type(part)(part.x.to(device), {k: v.to(device) for k, v in part.targets.items()},
+                              part.classes))
+    return out
 
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            task_losses(model(x), part, tasks).sum().backward()
-            optimizer.step()
-            if kind == "equal_reforward":
-                with torch.no_grad():
-                    task_losses(model(x), part, tasks)
-        return step
-    if kind == "pcgrad_loop":
+
+def make_step(kind, model, data, tasks, batch, device):
+    parts, counter = batches(data, batch, device), iter(range(10 ** 9))
+    kinds = [KINDS[t] for t in tasks]
+
+    def next_losses():  # the losses of the next batch
+        part = parts[next(counter) % len(parts)]
+        return lambda: task_losses(model(part.x), part, tasks)
+    if kind in ("equal", "equal_reforward", "pcgrad_loop"):
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         shared, task = model.shared_parameters(), model.task_parameters()
 
         def step():
             optimizer.zero_grad(set_to_none=True)
-            losses = task_losses(model(x), part, tasks)
-            jac = task_jacobian_loop(losses, shared + task)
-            n = sum(p.numel() for p in shared)
-            write_gradients(shared, pcgrad(jac[:, :n]))
-            write_gradients(task, jac[:, n:].sum(0))
+            losses = next_losses()
+            if kind == "pcgrad_loop":
+                jac = task_jacobian_loop(losses(), shared + task)
+                n = sum(p.numel() for p in shared)
+                write_gradients(shared, pcgrad(jac[:, :n]))
+                write_gradients(task, jac[:, n:].sum(0))
+            else:
+                losses().sum().backward()
             optimizer.step()
+            if kind == "equal_reforward":
+                with torch.no_grad():
+                    losses()
         return step
     if kind in ("famo", "famo_next_step"):
         runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), "famo", kinds)
 
-        def losses():
-            return task_losses(model(x), part, tasks)
-        return lambda: runner.step(losses(), after=losses if kind == "famo" else None)
+        def step():
+            losses = next_losses()
+            runner.step(losses(), after=losses if kind == "famo" else None)
+        return step
     method, trunk = ("pcgrad", None) if kind == "pcgrad_jacobian" else (kind, model.trunk)
     runner = MultiTaskStep(model.shared_parameters(), model.task_parameters(), method, kinds, trunk=trunk,
                            heads=model.heads if trunk is not None else None)
-    return lambda: runner.step(task_losses(model(x), part, tasks))
+    return lambda: runner.step(next_losses()())
 
 
 def main() -> None:
@@ -126,8 +136,10 @@ def main() -> None:
         for k in KINDS_OF_STEP:
             timed(steps[k], args.warmup, device)
         blocks = {k: [] for k in KINDS_OF_STEP}
+        order = torch.Generator().manual_seed(t)
         for _ in range(args.repeats):
-            for k in KINDS_OF_STEP:
+            for i in torch.randperm(len(KINDS_OF_STEP), generator=order).tolist():
+                k = KINDS_OF_STEP[i]
                 blocks[k].append(timed(steps[k], args.steps, device) / args.steps)
         ms = {k: 1000 * statistics.median(v) for k, v in blocks.items()}
         row = {"tasks": t, **{f"{k}_ms": round(v, 3) for k, v in ms.items()},
