@@ -5,7 +5,7 @@ What it runs
     linear head per task; :mod:`metalib.multitask.glyph_tasks`), a batch of 64 images, Adam, for
     ``T = 2, 4, 8`` tasks (the first ``T`` of character, alphabet, pen, rotation, face, scale, aspect,
     shear), each step on the next batch of a shuffled pass over the 1,600 glyphs (not one batch
-    hundreds of times over, which drives its losses to ~1e-5, a regime no training run is in).
+    hundreds of times over, which drives its losses towards zero as no training run does).
     Eight kinds of step, each forward + losses + backward + ``optimizer.step()``:
 
     - ``equal``: ``losses.sum().backward()``;
@@ -28,9 +28,10 @@ What it runs
     Every kind runs ``--warmup`` untimed steps, then ``--repeats`` timed blocks of ``--steps``
     steps, interleaved so that a change of machine load hits all alike, in a new random order each
     round (in a fixed order a kind's blocks ran faster or slower after a given neighbour: FAMO at
-    ``T = 8`` came out below equal weighting); the figure is the median block's time per step. The targets: at ``T = 4``, a PCGrad or
-    MGDA step at most 1.5 times an equal-weighting step on 2 CPU cores, a FAMO step at most 1.2 times
-    (``famo_next_step``; ``famo`` cannot go below ``equal_reforward``).
+    ``T = 8`` came out below equal weighting); the figure is the median block's time per step.
+    The targets: at ``T = 4``, a PCGrad or MGDA step at most 1.5 times an equal-weighting step on
+    2 CPU cores, a FAMO step at most 1.2 times (``famo_next_step``; ``famo`` cannot go below
+    ``equal_reforward``).
 
 How to run it (from the repository root, on a quiet machine)
     python benchmarks/multitask_speed.py --device cpu         # stores results/benchmarks/multitask_speed_cpu.json

@@ -78,7 +78,7 @@ def _two_task_run(after: bool, batch: int | None, steps: int = 150):
     net = HardSharing(torch.nn.Linear(4, 8), [torch.nn.Linear(8, 1) for _ in range(2)])
     step = MultiTaskStep(net.shared_parameters(), net.task_parameters(), "famo", ["regression"] * 2,
                          lr=1e-2)
-    for i in range(steps):
+    for _ in range(steps):
         rows = torch.arange(512) if batch is None else torch.randint(512, (batch,), generator=g)
 
         def losses():

@@ -12,9 +12,10 @@ deterministic and, unlike the Frank-Wolfe iteration of Sener & Koltun (2018), wh
 falls below a threshold, reach the optimum (``tests/test_multitask_gradients.py`` compares them with
 torchjd's Frank-Wolfe and interior-point solutions).
 
-The problems are tiny (``T`` weights, ``T + 1`` unknowns per face), so they are solved on the host in
-float64 with numpy, whose calls cost microseconds where a small torch operation costs ten or more,
-and the weights come back as a tensor of the Gram matrix's dtype and device.
+The problems are tiny (``T + 1`` unknowns per face), so they are solved on the host in float64 with
+numpy, whose calls on small arrays cost a fraction of torch's (at ``T = 4`` the 15 systems take about
+8 µs in numpy's LAPACK call and 90 µs in ``torch.linalg.solve_ex`` on 2 CPU cores); the weights come
+back as a tensor of the Gram matrix's dtype and device.
 """
 from __future__ import annotations
 
