@@ -40,6 +40,7 @@ How to run it (from the repository root, on a quiet machine)
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 
 import metalib  # before torch: its CPU threads then sleep when idle (metalib/threads.py)
@@ -86,7 +87,7 @@ def batches(data, batch, device):
 
 
 def make_step(kind, model, data, tasks, batch, device):
-    parts, counter = batches(data, batch, device), iter(range(10 ** 9))
+    parts, counter = batches(data, batch, device), itertools.count()
     kinds = [KINDS[t] for t in tasks]
 
     def next_losses():  # the losses of the next batch
