@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .jacobian import check_jacobian
-from .simplex import check_gram, newton_on_faces, on_host
+from .simplex import host_gram, newton_on_faces
 
 
 def cagrad_weights(gram: torch.Tensor, c: float = 0.5, rescale: bool = False) -> torch.Tensor:
@@ -33,9 +33,8 @@ def cagrad_weights(gram: torch.Tensor, c: float = 0.5, rescale: bool = False) ->
     if isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0:
         raise ValueError(f"c must be a number >= 0 (the radius of the ball, in units of the average "
                          f"gradient's norm; 0.4 to 0.5 in the paper), got {c!r}")
-    gram = check_gram(gram)
-    t = gram.shape[0]
-    g = on_host(gram)
+    g = host_gram(gram)
+    t = g.shape[0]
     g = g / max(g.diagonal().max(), np.finfo(np.float64).tiny)  # the weights do not depend on the scale
     b = g.sum(1) / t
     root_phi = c * np.sqrt(max(b.sum() / t, 0.0))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from .jacobian import check_jacobian
-from .simplex import check_gram
+from .simplex import host_gram
 
 
 def pcgrad_weights(gram: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -31,8 +31,7 @@ def pcgrad_weights(gram: torch.Tensor, generator: torch.Generator | None = None)
     The visiting order of task ``i`` is ``torch.randperm(T, generator=generator)``, drawn for
     ``i = 0, 1, …`` in turn (skipping ``i`` itself).
     """
-    gram = check_gram(gram)
-    g = gram.detach().double().cpu().tolist()  # T x T: tiny, so the loop runs on Python floats
+    g = host_gram(gram).tolist()  # T x T: tiny, so the loop runs on Python floats
     t = len(g)
     total = [0.0] * t
     for i in range(t):

@@ -45,31 +45,56 @@ def faces(num_tasks: int) -> np.ndarray:
     return _faces(num_tasks)
 
 
-def check_gram(gram: torch.Tensor) -> torch.Tensor:
+def _check_shape(gram: torch.Tensor) -> None:
     if gram.dim() != 2 or gram.shape[0] != gram.shape[1] or gram.shape[0] == 0:
         raise ValueError(f"expected a square Gram matrix J J^T [T, T] of T task gradients, got shape "
                          f"{tuple(gram.shape)}")
+
+
+NOT_FINITE = ("the task gradients hold NaN or infinite values; check the losses before combining their "
+              "gradients")
+
+
+def check_gram(gram: torch.Tensor) -> torch.Tensor:
+    """``gram`` itself, once checked to be a finite square matrix."""
+    _check_shape(gram)
     if not torch.isfinite(gram).all():
-        raise ValueError("the task gradients hold NaN or infinite values; check the losses before "
-                         "combining their gradients")
+        raise ValueError(NOT_FINITE)
     return gram
 
 
-def on_host(gram: torch.Tensor) -> np.ndarray:
-    """``gram`` as a float64 numpy array (the solvers' working copy)."""
-    return gram.detach().to("cpu", torch.float64).numpy()
+def host_gram(gram: torch.Tensor) -> np.ndarray:
+    """A checked float64 numpy copy of ``gram`` (the solvers' working copy)."""
+    _check_shape(gram)
+    g = gram.detach().to("cpu", torch.float64).numpy()
+    if not np.isfinite(g).all():
+        raise ValueError(NOT_FINITE)
+    return g
 
 
-def _face_system(gram: np.ndarray, mask: np.ndarray) -> np.ndarray:
+@functools.lru_cache(maxsize=None)
+def _kkt_template(num_tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """What every face's KKT matrix holds whatever the Gram matrix: the constraint rows and columns
+    ``1_S`` and the identity outside the face ``[F, T+1, T+1]``; and the face's pairs ``[F, T, T]``."""
+    m = faces(num_tasks).astype(np.float64)
+    t = num_tasks
+    base = np.zeros((m.shape[0], t + 1, t + 1))
+    base[:, :t, :t] = np.eye(t) * (1 - m)[:, None, :]
+    base[:, :t, t] = m
+    base[:, t, :t] = m
+    pairs = m[:, :, None] * m[:, None, :]
+    base.flags.writeable = pairs.flags.writeable = False
+    return base, pairs
+
+
+def _face_system(gram: np.ndarray) -> np.ndarray:
     """``[F, T+1, T+1]`` KKT matrices ``[[A_S, 1_S], [1_S^T, 0]]`` with the identity outside each face.
 
     ``gram`` is one matrix ``[T, T]`` for every face or one per face ``[F, T, T]`` (a Hessian)."""
-    m = mask.astype(np.float64)
     t = gram.shape[-1]
-    kkt = np.zeros((mask.shape[0], t + 1, t + 1))
-    kkt[:, :t, :t] = gram * m[:, :, None] * m[:, None, :] + np.eye(t) * (1 - m)[:, None, :]
-    kkt[:, :t, t] = m
-    kkt[:, t, :t] = m
+    base, pairs = _kkt_template(t)
+    kkt = base.copy()
+    kkt[:, :t, :t] += gram * pairs
     return kkt
 
 
@@ -77,22 +102,33 @@ def _solve(kkt: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Batched ``kkt⁻¹ rhs``; the systems that are singular (dependent gradients) use the pseudo-inverse."""
     try:
         solution = np.linalg.solve(kkt, rhs)
+        if np.isfinite(solution).all():
+            return solution
         bad = ~np.isfinite(solution).reshape(len(kkt), -1).all(1)
     except np.linalg.LinAlgError:  # some system is exactly singular: numpy then solves none of them
         solution, bad = np.empty_like(rhs), np.ones(len(kkt), dtype=bool)
-    if bad.any():
-        solution[bad] = np.linalg.pinv(kkt[bad]) @ rhs[bad]
+    solution[bad] = np.linalg.pinv(kkt[bad]) @ rhs[bad]
     return solution
 
 
 def _best_feasible(w: np.ndarray, value: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """The feasible row of ``w`` with the lowest value, clipped to the simplex."""
     ok = ok & (w >= -1e-9).all(1) & np.isfinite(value)
-    if not ok.any():  # cannot happen for a finite Gram matrix: the vertices are always feasible
+    best = np.where(ok, value, np.inf).argmin()
+    if not ok[best]:  # cannot happen for a finite Gram matrix: the vertices are always feasible
         raise FloatingPointError("no face of the simplex gave a feasible solution; the Gram matrix is "
                                  "probably ill-conditioned beyond float64 precision")
-    w = np.clip(w[np.argmin(np.where(ok, value, np.inf))], 0, None)
+    w = np.clip(w[best], 0, None)
     return w / w.sum()
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_rhs(num_tasks: int) -> np.ndarray:
+    """The right-hand side ``[0, …, 0, 1]`` of every face's KKT system ``[F, T+1, 1]``."""
+    rhs = np.zeros((2 ** num_tasks - 1, num_tasks + 1, 1))
+    rhs[:, num_tasks] = 1
+    rhs.flags.writeable = False
+    return rhs
 
 
 def min_norm_weights(gram: torch.Tensor) -> torch.Tensor:
@@ -102,18 +138,16 @@ def min_norm_weights(gram: torch.Tensor) -> torch.Tensor:
     (``λ`` is the squared norm reached); the pseudo-inverse solves it also when the gradients of ``S``
     are linearly dependent.
     """
-    gram = check_gram(gram)
-    t = gram.shape[0]
+    g = host_gram(gram)
+    t = g.shape[0]
     if t == 2:  # the closed form: w_1 = clip((g_2 − g_1)·g_2 / ‖g_1 − g_2‖², 0, 1)
-        gap = gram[0, 0] + gram[1, 1] - 2 * gram[0, 1]
-        w1 = ((gram[1, 1] - gram[0, 1]) / gap).clamp(0, 1) if gap > 0 else gram.new_tensor(0.5)
-        return torch.stack([w1, 1 - w1])
-    g, mask = on_host(gram), faces(t)
-    rhs = np.zeros((mask.shape[0], t + 1, 1))
-    rhs[:, t] = 1
-    w = _solve(_face_system(g, mask), rhs)[:, :t, 0] * mask
-    value = np.einsum("fi,ij,fj->f", w, g, w)                  # wᵀ G w for every face
-    best = _best_feasible(w, value, np.abs(w.sum(1) - 1) < 1e-6)
+        gap = g[0, 0] + g[1, 1] - 2 * g[0, 1]
+        w1 = min(max((g[1, 1] - g[0, 1]) / gap, 0.0), 1.0) if gap > 0 else 0.5
+        best = np.array([w1, 1 - w1])
+    else:
+        w = _solve(_face_system(g), _unit_rhs(t))[:, :t, 0] * faces(t)
+        value = ((w @ g) * w).sum(1)                         # wᵀ G w for every face
+        best = _best_feasible(w, value, np.abs(w.sum(1) - 1) < 1e-6)
     return torch.from_numpy(best).to(gram.device, gram.dtype)
 
 
@@ -139,7 +173,7 @@ def newton_on_faces(gram: np.ndarray, objective: Callable[[np.ndarray], np.ndarr
         for _ in range(iterations):
             grad, hess = gradient_hessian(w)
             rhs = np.concatenate([-grad * m, np.zeros((w.shape[0], 1))], 1)[..., None]
-            delta = _solve(_face_system(hess, mask), rhs)[:, :t, 0] * m
+            delta = _solve(_face_system(hess), rhs)[:, :t, 0] * m
             trial = w[:, None, :] + steps[None, :, None] * delta[:, None, :]
             values = objective(trial.reshape(-1, t)).reshape(w.shape[0], -1)
             values[np.isnan(values)] = np.inf
