@@ -54,6 +54,8 @@ from metalib.multitask.training import MultiTaskStep
 from metalib.results import save_results
 from timing import timed   # benchmarks/timing.py, beside this script
 
+TRUNK = (28 * 28, 256, 128)
+"""The widths of the shared trunk's linear layers (stored with the results)."""
 KINDS_OF_STEP = ("equal", "pcgrad", "mgda", "famo", "famo_next_step", "equal_reforward", "pcgrad_jacobian",
                  "pcgrad_loop")
 
@@ -71,8 +73,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def network(data, tasks):
-    trunk = nn.Sequential(MLP([28 * 28, 256, 128]), nn.ReLU())
-    return HardSharing(trunk, [nn.Linear(128, head_width(data, t)) for t in tasks])
+    trunk = nn.Sequential(MLP(list(TRUNK)), nn.ReLU())
+    return HardSharing(trunk, [nn.Linear(TRUNK[-1], head_width(data, t)) for t in tasks])
 
 
 def batches(data, batch, device):
@@ -151,7 +153,7 @@ def main() -> None:
               + "; against equal: " + ", ".join(f"{k} {row[k + '_vs_equal']:.2f}x"
                                                  for k in KINDS_OF_STEP if k != "equal"))
     path = save_results("benchmarks/" + (args.out or f"multitask_speed_{device.type}"),
-                        {"steps": rows, "batch": args.batch}, device=device)
+                        {"steps": rows, "batch": args.batch, "trunk": list(TRUNK)}, device=device)
     print(f"stored {path}")
 
 
