@@ -12,7 +12,7 @@ from metalib.multitask import (AGGREGATORS, cagrad, cagrad_weights, imtl_g, mean
                                pcgrad, task_jacobian, task_jacobian_loop, write_gradients)
 from metalib.multitask.gramian import LinearGramian
 from metalib.multitask.simplex import faces
-from metalib.multitask.training import MultiTaskStep
+from metalib.multitask.training import GRAM_WEIGHTS, MultiTaskStep
 
 torchjd = pytest.importorskip("torchjd")
 from torchjd import aggregation  # noqa: E402
@@ -173,6 +173,24 @@ def test_bad_jacobians_are_named(bad, message):
     for method in AGGREGATORS.values():
         with pytest.raises(ValueError, match=message):
             method(bad)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.ones(2, 3), "expected a square Gram matrix"),
+    (torch.tensor([[1.0, float("inf")], [float("inf"), 1]]), "NaN or infinite"),
+    (torch.eye(3).index_fill(0, torch.tensor([1]), float("nan")), "NaN or infinite"),
+])
+def test_bad_gram_matrices_are_named(bad, message):
+    for name, weights in GRAM_WEIGHTS.items():
+        if name != "mean":
+            with pytest.raises(ValueError, match=message):
+                weights(bad)
+
+
+def test_too_many_tasks_for_the_exact_solvers_names_the_fix():
+    for weights in (mgda_weights, cagrad_weights):
+        with pytest.raises(ValueError, match="handles 1 to 12 tasks, got 13; group the tasks"):
+            weights(torch.eye(13))
 
 
 def test_cagrad_rejects_a_negative_radius():
