@@ -125,7 +125,7 @@ def _best_feasible(w: np.ndarray, value: np.ndarray, ok: np.ndarray) -> np.ndarr
 @functools.lru_cache(maxsize=None)
 def _unit_rhs(num_tasks: int) -> np.ndarray:
     """The right-hand side ``[0, …, 0, 1]`` of every face's KKT system ``[F, T+1, 1]``."""
-    rhs = np.zeros((2 ** num_tasks - 1, num_tasks + 1, 1))
+    rhs = np.zeros((len(faces(num_tasks)), num_tasks + 1, 1))
     rhs[:, num_tasks] = 1
     rhs.flags.writeable = False
     return rhs
